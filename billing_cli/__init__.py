@@ -1,0 +1,1 @@
+"""The `billing` command: the composition root that wires settings, database and processes."""

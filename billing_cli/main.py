@@ -1,0 +1,45 @@
+"""Entry point of the `billing` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from billing_cli import ledger_commands, price_commands
+from billing_cli.context import CommandContext
+from billing_core.errors import BillingError
+from migrations import runner
+
+
+def migrate(ctx: CommandContext, args: argparse.Namespace) -> int:
+    before = runner.current_revision(ctx.engine)
+    runner.upgrade(ctx.engine, args.revision)
+    after = runner.current_revision(ctx.engine)
+    print(f"database at revision {after}" + ("" if before != after else " (already up to date)"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing", description="Credit billing for an AI-agent platform.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    mig = sub.add_parser("migrate", help="bring the database to the latest schema (idempotent)")
+    mig.add_argument("--revision", default="head")
+    mig.set_defaults(run=migrate)
+    ledger_commands.register(sub)
+    price_commands.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(CommandContext(), args)
+    except BillingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

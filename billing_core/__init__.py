@@ -1,0 +1,1 @@
+"""The billing domain: money, pricing, ledger rules, services and the database layer."""

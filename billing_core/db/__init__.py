@@ -1,0 +1,1 @@
+"""The database layer: engine, unit of work, retry of transient conflicts, repositories."""

@@ -1,0 +1,38 @@
+"""Creating the engine: the configured PostgreSQL, or an embedded one under the data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
+
+from billing_core.settings import Settings
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def embedded_database_url(data_dir: str) -> str:
+    """Start (or reuse) the embedded PostgreSQL server kept under `data_dir`/pgdata."""
+    import pgserver  # imported lazily: only the embedded default needs it
+
+    pgdata = Path(data_dir).resolve() / "pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
+    server = pgserver.get_server(str(pgdata), cleanup_mode=None)
+    uri: str = server.get_uri()
+    return uri
+
+
+def database_url(settings: Settings) -> str:
+    return normalize_url(settings.database_url or embedded_database_url(settings.data_dir))
+
+
+def make_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
+    return create_engine(database_url(settings), pool_size=pool_size, pool_pre_ping=True)

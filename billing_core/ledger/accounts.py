@@ -1,0 +1,118 @@
+"""Organizations' balance rows and live grants, locked in a fixed order so writers never deadlock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from billing_core.drawdown import GrantBucket
+from billing_core.errors import InvalidInput, UnknownOrganization
+
+
+@dataclass
+class Account:
+    """An organization's balance row as locked by the current transaction."""
+
+    organization_id: str
+    balance: int
+    overdraft: int
+
+
+def create_organization(
+    connection: Connection, organization_id: str, name: str | None = None
+) -> bool:
+    """Create an organization and its zero balance; False if it already existed."""
+    if not organization_id or len(organization_id) > 200 or organization_id.strip() != organization_id:
+        raise InvalidInput("organization_id", "must be 1-200 characters without surrounding spaces")
+    created = connection.execute(
+        text(
+            "INSERT INTO organizations (id, name) VALUES (:id, :name) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        ),
+        {"id": organization_id, "name": name or organization_id},
+    ).first()
+    connection.execute(
+        text("INSERT INTO balances (organization_id) VALUES (:id) ON CONFLICT DO NOTHING"),
+        {"id": organization_id},
+    )
+    return created is not None
+
+
+def lock_accounts(connection: Connection, organization_ids: Iterable[str]) -> dict[str, Account]:
+    """Lock the balance rows of the given organizations in id order; unknown ones are absent."""
+    ids = sorted(set(organization_ids))
+    if not ids:
+        return {}
+    result = connection.execute(
+        text(
+            "SELECT organization_id, balance, overdraft FROM balances "
+            "WHERE organization_id = ANY(:ids) ORDER BY organization_id FOR UPDATE"
+        ),
+        {"ids": ids},
+    )
+    return {org: Account(org, balance, overdraft) for org, balance, overdraft in result}
+
+
+def lock_account(connection: Connection, organization_id: str) -> Account:
+    account = lock_accounts(connection, [organization_id]).get(organization_id)
+    if account is None:
+        raise UnknownOrganization(organization_id)
+    return account
+
+
+def save_accounts(connection: Connection, accounts: Iterable[Account], now: datetime) -> None:
+    """Write back balances and overdrafts of accounts locked by this transaction."""
+    rows = list(accounts)
+    if not rows:
+        return
+    connection.execute(
+        text(
+            "UPDATE balances b SET balance = v.balance, overdraft = v.overdraft, updated_at = :now "
+            "FROM unnest(CAST(:orgs AS text[]), CAST(:balances AS bigint[]), "
+            "CAST(:overdrafts AS bigint[])) AS v(org, balance, overdraft) "
+            "WHERE b.organization_id = v.org"
+        ),
+        {
+            "orgs": [a.organization_id for a in rows],
+            "balances": [a.balance for a in rows],
+            "overdrafts": [a.overdraft for a in rows],
+            "now": now,
+        },
+    )
+
+
+def live_grants(connection: Connection, organization_ids: Iterable[str]) -> dict[str, list[GrantBucket]]:
+    """Grants with credits remaining, per organization (call after locking the accounts)."""
+    ids = sorted(set(organization_ids))
+    grants: dict[str, list[GrantBucket]] = {org: [] for org in ids}
+    if not ids:
+        return grants
+    result = connection.execute(
+        text(
+            "SELECT organization_id, id, remaining, effective_at, expires_at, priority, created_at "
+            "FROM credit_grants WHERE organization_id = ANY(:ids) AND remaining > 0 "
+            "AND expired_at IS NULL ORDER BY id"
+        ),
+        {"ids": ids},
+    )
+    for org, *fields in result:
+        grants[org].append(GrantBucket(*fields))
+    return grants
+
+
+def save_grant_remainders(connection: Connection, remainders: dict[int, int]) -> None:
+    """Set `remaining` of the given grants (whose accounts this transaction has locked)."""
+    if not remainders:
+        return
+    ids = sorted(remainders)
+    connection.execute(
+        text(
+            "UPDATE credit_grants g SET remaining = v.remaining "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:remaining AS bigint[])) AS v(id, remaining) "
+            "WHERE g.id = v.id"
+        ),
+        {"ids": ids, "remaining": [remainders[i] for i in ids]},
+    )

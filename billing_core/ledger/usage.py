@@ -1,0 +1,236 @@
+"""Debiting a batch of priced usage events in one transaction, with set-based SQL.
+
+Per batch: lock the balance rows of every organization involved (in id order, so two workers
+never deadlock), drop duplicates, draw each new event's cost from its organization's live grants
+(see drawdown.py), then write every ledger row in one INSERT, every grant and balance in one
+UPDATE each, and the daily rollup in one upsert. A duplicate event id with the same payload is a
+no-op; with a different payload it is a conflict, recorded and never charged again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from billing_core import rejections
+from billing_core.drawdown import draw
+from billing_core.errors import RetryableConflict
+from billing_core.ledger.accounts import (
+    live_grants,
+    lock_accounts,
+    save_accounts,
+    save_grant_remainders,
+)
+from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows, payload_hash
+from billing_core.pricing import MessageUsage, PricedMessage
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """A validated message-completed event."""
+
+    event_id: str
+    organization_id: str
+    agent_id: str
+    usage: MessageUsage
+    occurred_at: datetime
+    user_id: str | None = None
+    conversation_id: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "organization_id": self.organization_id,
+            "agent_id": self.agent_id,
+            "user_id": self.user_id,
+            "conversation_id": self.conversation_id,
+            "model": self.usage.model,
+            "input_tokens": self.usage.input_tokens,
+            "cached_input_tokens": self.usage.cached_input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "tools": {k: v for k, v in sorted(self.usage.tools.items()) if v},
+            "occurred_at": self.occurred_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class PricedEvent:
+    event: UsageEvent
+    price: PricedMessage
+
+
+@dataclass
+class BatchResult:
+    """What happened to each event of a batch."""
+
+    charged: dict[str, int] = field(default_factory=dict)  # event id -> cost in micro-credits
+    duplicates: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    unknown_organization: list[str] = field(default_factory=list)
+
+
+def usage_key(event_id: str) -> str:
+    return f"usage:{event_id}"
+
+
+def debit_usage_batch(
+    connection: Connection, priced: Sequence[PricedEvent], now: datetime
+) -> BatchResult:
+    result = BatchResult()
+    to_reject: list[rejections.Rejection] = []
+    fresh: dict[str, tuple[PricedEvent, str]] = {}
+    for item in priced:
+        digest = payload_hash(item.event.payload())
+        seen = fresh.get(item.event.event_id)
+        if seen is None:
+            fresh[item.event.event_id] = (item, digest)
+        elif seen[1] == digest:
+            result.duplicates.append(item.event.event_id)
+        else:
+            result.conflicts.append(item.event.event_id)
+            to_reject.append(_conflict(item.event))
+
+    accounts = lock_accounts(connection, (p.event.organization_id for p, _ in fresh.values()))
+    stored = existing_hashes(connection, [usage_key(e) for e in fresh])
+    new: list[tuple[PricedEvent, str]] = []
+    for event_id, (item, digest) in fresh.items():
+        previous = stored.get(usage_key(event_id))
+        if item.event.organization_id not in accounts:
+            result.unknown_organization.append(event_id)
+            to_reject.append(
+                rejections.Rejection(
+                    "usage",
+                    rejections.UNKNOWN_ORGANIZATION,
+                    item.event.payload(),
+                    detail=f"organization {item.event.organization_id!r} does not exist",
+                    event_id=event_id,
+                    organization_id=item.event.organization_id,
+                )
+            )
+        elif previous is None:
+            new.append((item, digest))
+        elif previous == digest:
+            result.duplicates.append(event_id)
+        else:
+            result.conflicts.append(event_id)
+            to_reject.append(_conflict(item.event))
+
+    grants = live_grants(connection, {p.event.organization_id for p, _ in new})
+    touched: dict[int, int] = {}
+    rows: list[LedgerRow] = []
+    new.sort(key=lambda pair: (pair[0].event.organization_id, pair[0].event.occurred_at))
+    for item, digest in new:
+        event, cost = item.event, item.price.cost_micros
+        account = accounts[event.organization_id]
+        org_grants = grants[event.organization_id]
+        allocations = draw(cost, org_grants, event.occurred_at)
+        for grant in org_grants:
+            touched[grant.id] = grant.remaining
+        account.balance -= cost
+        account.overdraft += sum(a.amount for a in allocations if a.grant_id is None)
+        rows.append(_usage_row(item, digest, allocations, account.balance))
+        result.charged[event.event_id] = cost
+
+    inserted = insert_rows(connection, rows)
+    if len(inserted) != len(rows):
+        # Another organization's event with the same id was committed meanwhile: start over.
+        raise RetryableConflict("usage event ids raced across organizations")
+    save_grant_remainders(connection, touched)
+    save_accounts(connection, (accounts[o] for o in sorted({r.organization_id for r in rows})), now)
+    _add_to_daily_rollup(connection, [p for p, _ in new])
+    rejections.record(connection, to_reject)
+    return result
+
+
+def _conflict(event: UsageEvent) -> rejections.Rejection:
+    return rejections.Rejection(
+        "usage",
+        rejections.CONFLICT,
+        event.payload(),
+        detail="event id already charged with a different payload; not charged again",
+        event_id=event.event_id,
+        organization_id=event.organization_id,
+    )
+
+
+def _usage_row(item: PricedEvent, digest: str, allocations: Sequence[Any], balance: int) -> LedgerRow:
+    event, usage, price = item.event, item.event.usage, item.price
+    tools = {k: v for k, v in usage.tools.items() if v}
+    return LedgerRow(
+        organization_id=event.organization_id,
+        type="usage",
+        amount=-price.cost_micros,
+        balance_after=balance,
+        idempotency_key=usage_key(event.event_id),
+        payload_hash=digest,
+        reference_type="event",
+        reference_id=event.event_id,
+        occurred_at=event.occurred_at,
+        description=_describe(usage.model, usage.input_tokens, usage.output_tokens, tools),
+        allocations=allocations,
+        user_id=event.user_id,
+        agent_id=event.agent_id,
+        event_id=event.event_id,
+        model=usage.model,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens,
+        tools=tools,
+        model_price_id=price.model_price_id,
+        cost_breakdown={**price.breakdown, "tool_price_ids": price.tool_price_ids},
+    )
+
+
+def _describe(model: str, input_tokens: int, output_tokens: int, tools: Mapping[str, int]) -> str:
+    text_ = f"{model}: {input_tokens} input / {output_tokens} output tokens"
+    if tools:
+        text_ += ", " + ", ".join(f"{n} × {t}" for t, n in sorted(tools.items()))
+    return text_
+
+
+def _add_to_daily_rollup(connection: Connection, priced: Sequence[PricedEvent]) -> None:
+    totals: dict[tuple[str, Any, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for item in priced:
+        e, u = item.event, item.event.usage
+        t = totals[(e.organization_id, e.occurred_at.astimezone(UTC).date(), u.model)]
+        for i, value in enumerate(
+            (item.price.cost_micros, 1, u.input_tokens, u.cached_input_tokens, u.output_tokens,
+             sum(u.tools.values()))
+        ):
+            t[i] += value
+    if not totals:
+        return
+    keys = sorted(totals)
+    columns = list(zip(*(totals[k] for k in keys), strict=True))
+    connection.execute(
+        text(
+            "INSERT INTO usage_daily (organization_id, day, model, credits, messages, input_tokens, "
+            "cached_input_tokens, output_tokens, tool_calls) SELECT * FROM unnest("
+            "CAST(:org AS text[]), CAST(:day AS date[]), CAST(:model AS text[]), "
+            "CAST(:c AS bigint[]), CAST(:m AS bigint[]), CAST(:i AS bigint[]), CAST(:ci AS bigint[]), "
+            "CAST(:o AS bigint[]), CAST(:t AS bigint[])) "
+            "ON CONFLICT (organization_id, day, model) DO UPDATE SET "
+            "credits = usage_daily.credits + EXCLUDED.credits, "
+            "messages = usage_daily.messages + EXCLUDED.messages, "
+            "input_tokens = usage_daily.input_tokens + EXCLUDED.input_tokens, "
+            "cached_input_tokens = usage_daily.cached_input_tokens + EXCLUDED.cached_input_tokens, "
+            "output_tokens = usage_daily.output_tokens + EXCLUDED.output_tokens, "
+            "tool_calls = usage_daily.tool_calls + EXCLUDED.tool_calls"
+        ),
+        {
+            "org": [k[0] for k in keys],
+            "day": [k[1] for k in keys],
+            "model": [k[2] for k in keys],
+            "c": list(columns[0]),
+            "m": list(columns[1]),
+            "i": list(columns[2]),
+            "ci": list(columns[3]),
+            "o": list(columns[4]),
+            "t": list(columns[5]),
+        },
+    )

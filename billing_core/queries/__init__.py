@@ -1,0 +1,1 @@
+"""Read-side queries: balance, history and reports. They never write."""

@@ -1,0 +1,98 @@
+"""Rejected events: anything that could not be applied is kept with its reason and raw payload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from billing_core.ledger.journal import payload_hash
+
+# Reasons a message can be parked for; `billing events rejected --reason R` filters on them.
+MALFORMED = "malformed"
+UNKNOWN_MODEL = "unknown_model"
+UNKNOWN_TOOL = "unknown_tool"
+UNKNOWN_ORGANIZATION = "unknown_organization"
+CONFLICT = "conflict"
+POISON = "poison_message"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One event that was not applied, and why."""
+
+    kind: str
+    reason: str
+    payload: Mapping[str, Any]
+    detail: str = ""
+    event_id: str | None = None
+    organization_id: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        # The same payload rejected for the same reason is one row, however often it is redelivered.
+        return payload_hash({"kind": self.kind, "reason": self.reason, "payload": self.payload})
+
+
+def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
+    """Store rejections (duplicates of an existing pending one are ignored); returns rows added."""
+    if not rejections:
+        return 0
+    result = connection.execute(
+        text(
+            "INSERT INTO rejected_events "
+            "(kind, reason, detail, event_id, organization_id, payload, fingerprint) "
+            "SELECT * FROM unnest(CAST(:kind AS text[]), CAST(:reason AS text[]), "
+            "CAST(:detail AS text[]), CAST(:event_id AS text[]), CAST(:org AS text[]), "
+            "CAST(:payload AS jsonb[]), CAST(:fingerprint AS text[])) "
+            "ON CONFLICT (fingerprint) DO UPDATE SET status = 'pending', replayed_at = NULL "
+            "WHERE rejected_events.status = 'replayed' RETURNING id"
+        ),
+        {
+            "kind": [r.kind for r in rejections],
+            "reason": [r.reason for r in rejections],
+            "detail": [r.detail for r in rejections],
+            "event_id": [r.event_id for r in rejections],
+            "org": [r.organization_id for r in rejections],
+            "payload": [json.dumps(r.payload, default=str) for r in rejections],
+            "fingerprint": [r.fingerprint for r in rejections],
+        },
+    )
+    return len(result.all())
+
+
+@dataclass(frozen=True)
+class RejectedEvent:
+    id: int
+    kind: str
+    reason: str
+    detail: str
+    event_id: str | None
+    organization_id: str | None
+    payload: dict[str, Any]
+    status: str
+    created_at: Any
+
+
+def list_rejected(
+    connection: Connection, *, reason: str | None = None, status: str | None = "pending", limit: int = 1000
+) -> list[RejectedEvent]:
+    result = connection.execute(
+        text(
+            "SELECT id, kind, reason, detail, event_id, organization_id, payload, status, created_at "
+            "FROM rejected_events WHERE (CAST(:reason AS text) IS NULL OR reason = :reason) "
+            "AND (CAST(:status AS text) IS NULL OR status = :status) ORDER BY id LIMIT :limit"
+        ),
+        {"reason": reason, "status": status, "limit": limit},
+    )
+    return [RejectedEvent(*row) for row in result]
+
+
+def mark_replayed(connection: Connection, ids: Sequence[int]) -> None:
+    connection.execute(
+        text("UPDATE rejected_events SET status = 'replayed', replayed_at = now() WHERE id = ANY(:ids)"),
+        {"ids": list(ids)},
+    )

@@ -1,0 +1,35 @@
+"""Settings read from the environment once, by the entrypoint, at process start."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of every process. Secrets have no defaults; unset means "feature disabled"."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset means the embedded server under data_dir"
+    )
+    broker_url: str | None = Field(default=None, description="AMQP URL; unset means in-process")
+    data_dir: str = Field(default=".billing", alias="BILLING_DATA_DIR")
+    queue_prefix: str = Field(default="", alias="BILLING_QUEUE_PREFIX")
+    admin_token: SecretStr | None = None
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    recurrente_public_key: SecretStr | None = None
+    recurrente_secret_key: SecretStr | None = None
+    recurrente_webhook_secret: SecretStr | None = None
+    usd_per_credit: Decimal = Field(default=Decimal("0.01"), alias="BILLING_USD_PER_CREDIT")
+    price_markup: Decimal = Field(default=Decimal("1.0"), alias="BILLING_PRICE_MARKUP")
+    usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
+
+
+def load_settings() -> Settings:
+    """Read the environment now; call from an entrypoint, never at import time."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Alembic revisions of the billing schema; `billing migrate` applies them."""
