@@ -51,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(run=reconcile_cmd)
 
-    grants = sub.add_parser("grants", help="grant maintenance").add_subparsers(dest="grants_cmd", required=True)
+    grants = sub.add_parser("grants", help="grant maintenance").add_subparsers(
+        dest="grants_cmd", required=True
+    )
     expire = grants.add_parser("expire", help="write expirations for grants whose expiry has passed")
     expire.add_argument("--now", type=parse_time)
     expire.set_defaults(run=grants_expire)
@@ -77,7 +79,9 @@ def credits_grant(ctx: CommandContext, args: argparse.Namespace) -> int:
     )
     result = ctx.write(lambda uow: grant_credits(uow.connection, request, now))
     if result.created:
-        print(f"granted {credits(request.amount)} credits to {args.org_id}; balance {credits(result.balance)}")
+        print(
+            f"granted {credits(request.amount)} credits to {args.org_id}; balance {credits(result.balance)}"
+        )
     else:
         print(f"already granted under key {args.idempotency_key!r}; nothing changed")
     return 0
@@ -95,7 +99,12 @@ def balance(ctx: CommandContext, args: argparse.Namespace) -> int:
         "period_start": view.period_start,
         "period_end": view.period_end,
         "expiring_soon": [
-            {"grant_id": g.grant_id, "source": g.source, "remaining": credits(g.remaining), "expires_at": g.expires_at}
+            {
+                "grant_id": g.grant_id,
+                "source": g.source,
+                "remaining": credits(g.remaining),
+                "expires_at": g.expires_at,
+            }
             for g in view.expiring_soon
         ],
         "as_of": view.as_of,
@@ -124,8 +133,14 @@ def transactions(ctx: CommandContext, args: argparse.Namespace) -> int:
             table(
                 ["id", "date", "type", "amount", "balance", "description"],
                 [
-                    (r.id, r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.type, credits(r.amount),
-                     credits(r.balance_after), r.description)
+                    (
+                        r.id,
+                        r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                        r.type,
+                        credits(r.amount),
+                        credits(r.balance_after),
+                        r.description,
+                    )
                     for r in page.rows
                 ],
             )

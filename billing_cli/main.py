@@ -6,7 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from billing_cli import ledger_commands, price_commands
+import psycopg.errors
+from sqlalchemy.exc import ProgrammingError
+
+from billing_cli import ledger_commands, price_commands, up
 from billing_cli.context import CommandContext
 from billing_core.errors import BillingError
 from migrations import runner
@@ -28,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(run=migrate)
     ledger_commands.register(sub)
     price_commands.register(sub)
+    up.register(sub)
     return parser
 
 
@@ -38,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BillingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ProgrammingError as error:
+        if isinstance(error.orig, psycopg.errors.UndefinedTable):
+            print("error: the database has no billing schema yet: run `billing migrate`", file=sys.stderr)
+            return 2
+        raise
     return code
 
 

@@ -29,7 +29,9 @@ def decimal_arg(value: str) -> Decimal:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    prices = sub.add_parser("prices", help="the price catalog").add_subparsers(dest="prices_cmd", required=True)
+    prices = sub.add_parser("prices", help="the price catalog").add_subparsers(
+        dest="prices_cmd", required=True
+    )
     seed = prices.add_parser("seed", help="load default prices of popular models (offline)")
     seed.add_argument("--usd-per-credit", type=decimal_arg, help="default: BILLING_USD_PER_CREDIT or 0.01")
     seed.add_argument("--markup", type=decimal_arg, help="default: BILLING_PRICE_MARKUP or 1.0")
@@ -64,11 +66,15 @@ def prices_seed(ctx: CommandContext, args: argparse.Namespace) -> int:
 
     def work(conn_uow):  # type: ignore[no-untyped-def]
         added = add_model_prices(conn_uow.connection, models)
-        added_tools = sum(add_tool_price(conn_uow.connection, t, p, SEED_EFFECTIVE_AT) for t, p in tools.items())
+        added_tools = sum(
+            add_tool_price(conn_uow.connection, t, p, SEED_EFFECTIVE_AT) for t, p in tools.items()
+        )
         return added, added_tools
 
     added, added_tools = ctx.write(work)
-    print(f"seeded {added} model prices ({len(models) - added} already present) and {added_tools} tool prices")
+    print(
+        f"seeded {added} model prices ({len(models) - added} already present) and {added_tools} tool prices"
+    )
     return 0
 
 
@@ -81,8 +87,10 @@ def prices_set(ctx: CommandContext, args: argparse.Namespace) -> int:
         effective_at=args.effective_at or utcnow(),
     )
     added = ctx.write(lambda uow: add_model_prices(uow.connection, [price]))
-    print(f"{args.model}: {'added a price version' if added else 'a version at that time already exists'}"
-          f" effective {price.effective_at.isoformat()}")
+    print(
+        f"{args.model}: {'added a price version' if added else 'a version at that time already exists'}"
+        f" effective {price.effective_at.isoformat()}"
+    )
     return 0 if added else 1
 
 
@@ -97,20 +105,50 @@ def prices_list(ctx: CommandContext, args: argparse.Namespace) -> int:
     models = ctx.read(lambda uow: list_model_prices(uow.connection))
     tools = ctx.read(lambda uow: list_tool_prices(uow.connection))
     if args.json:
-        print(to_json({
-            "models": [
-                {"id": m.id, "model": m.model, "effective_at": m.effective_at, "input_per_m": m.input_per_m,
-                 "cached_input_per_m": m.cached_input_per_m, "output_per_m": m.output_per_m, "source": source}
-                for m, source in models
-            ],
-            "tools": [{"id": t.id, "tool": t.tool, "effective_at": t.effective_at, "per_call": t.per_call}
-                      for t in tools],
-        }))
+        print(
+            to_json(
+                {
+                    "models": [
+                        {
+                            "id": m.id,
+                            "model": m.model,
+                            "effective_at": m.effective_at,
+                            "input_per_m": m.input_per_m,
+                            "cached_input_per_m": m.cached_input_per_m,
+                            "output_per_m": m.output_per_m,
+                            "source": source,
+                        }
+                        for m, source in models
+                    ],
+                    "tools": [
+                        {"id": t.id, "tool": t.tool, "effective_at": t.effective_at, "per_call": t.per_call}
+                        for t in tools
+                    ],
+                }
+            )
+        )
         return 0
-    print(table(["version", "model", "effective_at", "input/1M", "cached/1M", "output/1M"],
-                [(m.id, m.model, m.effective_at.isoformat(), m.input_per_m, m.cached_input_per_m, m.output_per_m)
-                 for m, _ in models]))
+    print(
+        table(
+            ["version", "model", "effective_at", "input/1M", "cached/1M", "output/1M"],
+            [
+                (
+                    m.id,
+                    m.model,
+                    m.effective_at.isoformat(),
+                    m.input_per_m,
+                    m.cached_input_per_m,
+                    m.output_per_m,
+                )
+                for m, _ in models
+            ],
+        )
+    )
     print()
-    print(table(["version", "tool", "effective_at", "per call"],
-                [(t.id, t.tool, t.effective_at.isoformat(), t.per_call) for t in tools]))
+    print(
+        table(
+            ["version", "tool", "effective_at", "per call"],
+            [(t.id, t.tool, t.effective_at.isoformat(), t.per_call) for t in tools],
+        )
+    )
     return 0

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+
+NEVER = datetime.max.replace(tzinfo=UTC)  # the expiry of a grant that does not expire: drawn last
 
 
 @dataclass
@@ -31,9 +33,8 @@ class GrantBucket:
     def in_effect_at(self, at: datetime) -> bool:
         return self.effective_at <= at and (self.expires_at is None or at < self.expires_at)
 
-    def order_key(self) -> tuple[bool, datetime, int, datetime, int]:
-        expiry = self.expires_at or self.created_at  # placeholder; sorted after dated grants
-        return (self.expires_at is None, expiry, self.priority, self.created_at, self.id)
+    def order_key(self) -> tuple[datetime, int, datetime, int]:
+        return (self.expires_at or NEVER, self.priority, self.created_at, self.id)
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,7 @@ class RefundPlan:
     to_new_grant: int
 
 
-def plan_refund(
-    drawn: Sequence[Allocation], live_grant_ids: set[int], overdraft: int
-) -> RefundPlan:
+def plan_refund(drawn: Sequence[Allocation], live_grant_ids: set[int], overdraft: int) -> RefundPlan:
     """Return each part of a debit to the grant that paid it, if that grant is still live.
 
     A part that came from overdraft first pays down the current debt. Parts whose grant has

@@ -54,7 +54,9 @@ def add_model_prices(connection: Connection, prices: Sequence[NewModelPrice]) ->
             "at": [p.effective_at for p in prices],
             "inp": [p.input_per_m for p in prices],
             # Without a cache discount, cached input costs what uncached input costs.
-            "cached": [p.cached_input_per_m if p.cached_input_per_m is not None else p.input_per_m for p in prices],
+            "cached": [
+                p.cached_input_per_m if p.cached_input_per_m is not None else p.input_per_m for p in prices
+            ],
             "out": [p.output_per_m for p in prices],
             "source": [p.source for p in prices],
         },

@@ -89,8 +89,10 @@ class PriceCatalog:
             self._models.setdefault(m.model, []).append(m)
         for t in tools:
             self._tools.setdefault(t.tool, []).append(t)
-        for versions in (*self._models.values(), *self._tools.values()):
-            versions.sort(key=lambda v: v.effective_at)
+        for model_versions in self._models.values():
+            model_versions.sort(key=lambda v: v.effective_at)
+        for tool_versions in self._tools.values():
+            tool_versions.sort(key=lambda v: v.effective_at)
 
     def model_price_at(self, model: str, at: datetime) -> ModelPrice:
         version = _version_at(self._models.get(model, []), at)

@@ -17,7 +17,8 @@ class Violation:
 # Each check is a query returning (subject, detail) for every row that breaks the invariant.
 CHECKS: dict[str, str] = {
     "balance equals the sum of transactions": """
-        SELECT b.organization_id, 'balance ' || b.balance || ' but transactions sum to ' || COALESCE(t.total, 0)
+        SELECT b.organization_id,
+               'balance ' || b.balance || ' but transactions sum to ' || COALESCE(t.total, 0)
         FROM balances b LEFT JOIN (
             SELECT organization_id, SUM(amount) AS total FROM credit_transactions GROUP BY organization_id
         ) t USING (organization_id)

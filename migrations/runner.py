@@ -11,23 +11,22 @@ from sqlalchemy import Engine
 import migrations
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return config
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
-        config = alembic_config(engine)
+        config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
-        config = alembic_config(engine)
+        config = alembic_config()
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 

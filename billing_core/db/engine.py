@@ -20,12 +20,14 @@ def normalize_url(url: str) -> str:
 
 def embedded_database_url(data_dir: str) -> str:
     """Start (or reuse) the embedded PostgreSQL server kept under `data_dir`/pgdata."""
-    import pgserver  # imported lazily: only the embedded default needs it
-
     pgdata = Path(data_dir).resolve() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
-    server = pgserver.get_server(str(pgdata), cleanup_mode=None)
+    runtime = pgdata.parent / "run"  # pgserver wants a private runtime dir; set it before the import
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver  # imported lazily: only the embedded default needs it
+
+    server = pgserver.get_server(str(pgdata), cleanup_mode=None)  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri
 

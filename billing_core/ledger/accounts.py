@@ -21,9 +21,7 @@ class Account:
     overdraft: int
 
 
-def create_organization(
-    connection: Connection, organization_id: str, name: str | None = None
-) -> bool:
+def create_organization(connection: Connection, organization_id: str, name: str | None = None) -> bool:
     """Create an organization and its zero balance; False if it already existed."""
     if not organization_id or len(organization_id) > 200 or organization_id.strip() != organization_id:
         raise InvalidInput("organization_id", "must be 1-200 characters without surrounding spaces")

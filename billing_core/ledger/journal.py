@@ -83,12 +83,12 @@ _COLUMNS: list[tuple[str, str]] = [
     ("occurred_at", "timestamptz"),
 ]
 
+# The statement is assembled from the constant column list above; values are bound parameters.
+_NAMES = ", ".join(name for name, _ in _COLUMNS)
+_ARRAYS = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS)
 _INSERT = text(
-    "INSERT INTO credit_transactions ({cols}) SELECT * FROM unnest({arrays}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key".format(
-        cols=", ".join(name for name, _ in _COLUMNS),
-        arrays=", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS),
-    )
+    f"INSERT INTO credit_transactions ({_NAMES}) SELECT * FROM unnest({_ARRAYS}) "  # noqa: S608
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
 )
 
 
@@ -116,9 +116,8 @@ def existing_hashes(connection: Connection, keys: Sequence[str]) -> dict[str, st
         return {}
     result = connection.execute(
         text(
-            "SELECT idempotency_key, payload_hash FROM credit_transactions "
-            "WHERE idempotency_key = ANY(:keys)"
+            "SELECT idempotency_key, payload_hash FROM credit_transactions WHERE idempotency_key = ANY(:keys)"
         ),
         {"keys": list(keys)},
     )
-    return dict(result.tuples().all())
+    return {key: digest for key, digest in result}

@@ -70,7 +70,11 @@ def refund_usage(
             {"amount": part.amount, "id": part.grant_id},
         )
     if plan.to_new_grant:
-        returned.append(Allocation(_new_refund_grant(connection, organization_id, plan.to_new_grant, now), plan.to_new_grant))
+        returned.append(
+            Allocation(
+                _new_refund_grant(connection, organization_id, plan.to_new_grant, now), plan.to_new_grant
+            )
+        )
     if plan.overdraft_reduction:
         returned.append(Allocation(None, plan.overdraft_reduction))
     account.overdraft -= plan.overdraft_reduction

@@ -78,9 +78,7 @@ def usage_key(event_id: str) -> str:
     return f"usage:{event_id}"
 
 
-def debit_usage_batch(
-    connection: Connection, priced: Sequence[PricedEvent], now: datetime
-) -> BatchResult:
+def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now: datetime) -> BatchResult:
     result = BatchResult()
     to_reject: list[rejections.Rejection] = []
     fresh: dict[str, tuple[PricedEvent, str]] = {}
@@ -199,8 +197,14 @@ def _add_to_daily_rollup(connection: Connection, priced: Sequence[PricedEvent]) 
         e, u = item.event, item.event.usage
         t = totals[(e.organization_id, e.occurred_at.astimezone(UTC).date(), u.model)]
         for i, value in enumerate(
-            (item.price.cost_micros, 1, u.input_tokens, u.cached_input_tokens, u.output_tokens,
-             sum(u.tools.values()))
+            (
+                item.price.cost_micros,
+                1,
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.output_tokens,
+                sum(u.tools.values()),
+            )
         ):
             t[i] += value
     if not totals:
