@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import psycopg.errors
 from sqlalchemy.exc import ProgrammingError
 
-from billing_cli import ledger_commands, price_commands, up
+from billing_cli import ledger_commands, price_commands, up, worker_commands
 from billing_cli.context import CommandContext
 from billing_core.errors import BillingError
 from migrations import runner
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands.register(sub)
     price_commands.register(sub)
     up.register(sub)
+    worker_commands.register(sub)
     return parser
 
 

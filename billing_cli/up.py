@@ -1,10 +1,15 @@
-"""`billing up`: prepare the database (embedded by default), seed prices, and start the system."""
+"""`billing up` runs the system in one process; `billing demo` shows it charging a stream of events."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+import time
 
 from billing_cli.context import CommandContext, utcnow
+from billing_cli.demo import run_demo
+from billing_cli.processes import start_workers
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
 from billing_core.db.uow import UnitOfWork
 from billing_core.prices import add_model_prices, add_tool_price
@@ -12,8 +17,16 @@ from migrations import runner
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    up = sub.add_parser("up", help="migrate, seed default prices, and run the system")
+    up = sub.add_parser("up", help="migrate, seed defaults, and run workers (embedded services by default)")
+    up.add_argument("--threads", type=int, default=4, help="worker threads")
+    up.add_argument("--exit-after", type=float, help=argparse.SUPPRESS)  # for tests: stop after N seconds
     up.set_defaults(run=up_cmd)
+    demo = sub.add_parser(
+        "demo", help="create demo-org with credits and send it a realistic stream of events"
+    )
+    demo.add_argument("--events", type=int, default=200)
+    demo.add_argument("--org", default="demo-org")
+    demo.set_defaults(run=demo_cmd)
 
 
 def prepare(ctx: CommandContext) -> None:
@@ -27,20 +40,38 @@ def prepare(ctx: CommandContext) -> None:
         add_model_prices(uow.connection, models)
         for tool, price in tools.items():
             add_tool_price(uow.connection, tool, price, SEED_EFFECTIVE_AT)
+        uow.commit()
 
-    ctx.write(seed)
+    ctx.read(seed)
+
+
+def describe(ctx: CommandContext) -> tuple[str, str]:
+    s = ctx.settings
+    database = "DATABASE_URL" if s.database_url else f"embedded PostgreSQL under {s.data_dir}/pgdata"
+    broker = "RabbitMQ at BROKER_URL" if s.broker_url else "in-process broker"
+    return database, broker
 
 
 def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     prepare(ctx)
-    where = (
-        "embedded PostgreSQL under " + ctx.settings.data_dir
-        if not ctx.settings.database_url
-        else "DATABASE_URL"
-    )
-    print(f"database ready ({where}), schema migrated, default prices seeded")
-    print(
-        "try: billing orgs create demo-org && billing credits grant demo-org 1000 --idempotency-key welcome"
-    )
-    print("     billing balance demo-org")
+    database, broker = describe(ctx)
+    workers = start_workers(ctx.settings, ctx.engine, threads=args.threads)
+    print(f"database: {database} (migrated; default prices seeded)")
+    print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
+    print("ready. In another terminal: .venv/bin/billing demo && .venv/bin/billing balance demo-org")
+    print("press Ctrl-C to stop", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    deadline = time.monotonic() + args.exit_after if args.exit_after else None
+    while not stop.wait(0.5):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    workers.stop()
+    print("stopped")
     return 0
+
+
+def demo_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
+    prepare(ctx)
+    return run_demo(ctx, org=args.org, count=args.events)

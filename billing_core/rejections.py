@@ -18,6 +18,7 @@ UNKNOWN_TOOL = "unknown_tool"
 UNKNOWN_ORGANIZATION = "unknown_organization"
 CONFLICT = "conflict"
 POISON = "poison_message"
+RETRIES_EXHAUSTED = "retries_exhausted"
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,12 @@ def list_transactions(
     more = len(rows) > limit
     rows = rows[:limit]
     return TransactionPage(rows, rows[-1].id if more and rows else None)
+
+
+def count_charged(connection: Connection, event_ids: list[str]) -> int:
+    """How many of these event ids have a usage debit."""
+    count: int = connection.execute(
+        text("SELECT count(*) FROM credit_transactions WHERE type = 'usage' AND event_id = ANY(:ids)"),
+        {"ids": event_ids},
+    ).scalar_one()
+    return count

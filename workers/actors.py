@@ -1,0 +1,62 @@
+"""The actors: decode the message, call a use case, classify failures. Nothing is swallowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+
+from billing_core import rejections
+from producers import wire
+from workers.broker import queue
+from workers.runtime import WorkerRuntime
+
+# Backoff stays far below RabbitMQ's 30-minute consumer timeout (delayed messages are held unacked).
+RETRY_OPTIONS: dict[str, Any] = {"max_retries": 20, "min_backoff": 1_000, "max_backoff": 300_000}
+
+
+@dataclass
+class Actors:
+    debit_usage: dramatiq.Actor[Any, Any]
+    park_exhausted: dramatiq.Actor[Any, Any]
+
+
+def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
+    settings = runtime.settings
+    usage_queue = queue(settings, wire.USAGE_QUEUE)
+
+    def park_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+        """Dramatiq calls this when a message ran out of retries: keep it, replayable."""
+        runtime.parked_message(
+            kind=str(message.get("queue_name", "unknown")),
+            reason=rejections.RETRIES_EXHAUSTED,
+            payload=message,
+            detail=f"failed {retry_info.get('retries')} times; last error: "
+            + str(message.get("options", {}).get("traceback", ""))[-500:],
+        )
+
+    park = dramatiq.actor(broker=broker, actor_name="park_exhausted", queue_name=usage_queue, max_retries=50)(
+        park_exhausted
+    )
+
+    def debit_usage(events: Any) -> None:
+        """Price and debit a message's events, together with other messages in flight."""
+        if not isinstance(events, list):
+            runtime.parked_message(
+                kind="usage",
+                reason=rejections.MALFORMED,
+                payload={"args": events},
+                detail="the message's argument must be a list of events",
+            )
+            return
+        runtime.usage.submit(events)
+
+    debit = dramatiq.actor(
+        broker=broker,
+        actor_name=wire.USAGE_ACTOR,
+        queue_name=usage_queue,
+        on_retry_exhausted="park_exhausted",
+        **RETRY_OPTIONS,
+    )(debit_usage)
+    return Actors(debit_usage=debit, park_exhausted=park)

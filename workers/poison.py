@@ -1,0 +1,41 @@
+"""Detect a message that keeps killing its worker: Dramatiq does not count crash redeliveries
+against max_retries, so RabbitMQ's `redelivered` flag is counted in Postgres instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware, SkipMessage
+
+from billing_core import rejections
+from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.deliveries import count_redelivery
+from workers.runtime import WorkerRuntime
+
+
+class PoisonMessageGuard(Middleware):
+    """Park a message (as a rejected event) once it has been redelivered `limit` times."""
+
+    def __init__(self, runtime: WorkerRuntime, limit: int = 5) -> None:
+        self.runtime = runtime
+        self.limit = limit
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        if not getattr(message, "redelivered", False):
+            return  # the normal path costs nothing
+
+        def work(uow: UnitOfWork) -> int:
+            count = count_redelivery(uow.connection, message.message_id, message.queue_name)
+            uow.commit()
+            return count
+
+        count = run_in_transaction(self.runtime.engine, work)
+        if count >= self.limit:
+            self.runtime.parked_message(
+                kind=message.queue_name,
+                reason=rejections.POISON,
+                payload=message.asdict(),
+                detail=f"redelivered {count} times after worker crashes; not processed",
+            )
+            raise SkipMessage(f"poison message {message.message_id}")

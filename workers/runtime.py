@@ -1,0 +1,73 @@
+"""What the actors of one worker process share: settings, the engine (made lazily, after fork),
+the price catalog cache and the group committer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from billing_core import rejections
+from billing_core.db.engine import make_engine
+from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.settings import Settings
+from billing_core.usage_ingest import CatalogCache, IngestResult, ingest_usage
+from workers.group_commit import GroupCommitter
+
+log = logging.getLogger("billing.workers")
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._engine_lock = threading.Lock()
+        self.catalogs = CatalogCache()
+        self.usage = GroupCommitter(self._commit_usage, max_items=settings.usage_batch_size * 10)
+        self.counters: dict[str, int] = {"charged": 0, "duplicates": 0, "rejected": 0, "conflicts": 0}
+
+    @property
+    def engine(self) -> Engine:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = make_engine(self.settings, pool_size=4)
+            return self._engine
+
+    def _commit_usage(self, raw_events: list[object]) -> IngestResult:
+        def work(uow: UnitOfWork) -> IngestResult:
+            result = ingest_usage(uow.connection, raw_events, self.catalogs, datetime.now(UTC))
+            uow.commit()
+            return result
+
+        result = run_in_transaction(self.engine, work)
+        self.counters["charged"] += len(result.charged)
+        self.counters["duplicates"] += len(result.batch.duplicates)
+        self.counters["conflicts"] += len(result.batch.conflicts)
+        self.counters["rejected"] += len(result.rejected) + len(result.batch.unknown_organization)
+        if result.rejected or result.batch.unknown_organization or result.batch.conflicts:
+            log.warning(
+                "usage batch: %d charged, %d rejected (%s), %d unknown organization, %d conflicts",
+                len(result.charged),
+                len(result.rejected),
+                ", ".join(sorted({r.reason for r in result.rejected})) or "-",
+                len(result.batch.unknown_organization),
+                len(result.batch.conflicts),
+            )
+        return result
+
+    def park(self, rejection: rejections.Rejection) -> None:
+        """Store one rejected message in its own committed transaction."""
+
+        def work(uow: UnitOfWork) -> None:
+            rejections.record(uow.connection, [rejection])
+            uow.commit()
+
+        run_in_transaction(self.engine, work)
+        self.counters["rejected"] += 1
+        log.warning("parked a %s message: %s (%s)", rejection.kind, rejection.reason, rejection.detail)
+
+    def parked_message(self, kind: str, reason: str, payload: dict[str, Any], detail: str) -> None:
+        self.park(rejections.Rejection(kind=kind, reason=reason, payload=payload, detail=detail))
