@@ -31,7 +31,7 @@ def start_workers(settings: Settings, engine: Engine, *, threads: int = 4) -> In
     """The same broker, middleware and actors as `billing worker`, on threads of this process."""
     broker = build_broker(settings)
     runtime = WorkerRuntime(settings, engine=engine)
-    broker.add_middleware(PoisonMessageGuard(runtime))
+    broker.add_middleware(PoisonMessageGuard(runtime, limit=settings.poison_redeliveries))
     actors = declare_actors(broker, runtime)
     for name in QUEUES:
         broker.declare_queue(queue(settings, name))

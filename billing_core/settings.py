@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob of every process. Secrets have no defaults; unset means "feature disabled"."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset means the embedded server under data_dir"
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     usd_per_credit: Decimal = Field(default=Decimal("0.01"), alias="BILLING_USD_PER_CREDIT")
     price_markup: Decimal = Field(default=Decimal("1.0"), alias="BILLING_PRICE_MARKUP")
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
+    poison_redeliveries: int = Field(default=5, alias="BILLING_POISON_REDELIVERIES", ge=1)
 
 
 def load_settings() -> Settings:

@@ -215,12 +215,13 @@ class Publisher:
             connection = pika.SelectConnection(
                 self._params,
                 on_open_callback=self._on_connection_open,
-                on_open_error_callback=lambda conn, err: conn.ioloop.stop(),
-                on_close_callback=lambda conn, reason: conn.ioloop.stop(),
+                on_open_error_callback=lambda conn, err: self._stop_soon(conn),
+                on_close_callback=lambda conn, reason: self._stop_soon(conn),
             )
             with self._lock:
                 self._connection = connection
             connection.ioloop.start()
+            connection.ioloop.close()  # releases the loop's wake-up socket pair
             with self._lock:
                 was_up = self._channel is not None
                 self._connection = None
@@ -234,12 +235,19 @@ class Publisher:
             backoff = 0.1 if was_up else min(backoff * 2, 2.0)
             time.sleep(backoff)
 
+    @staticmethod
+    def _stop_soon(connection: pika.SelectConnection) -> None:
+        # Stop on the next loop turn, once pika has finished closing the socket.
+        connection.ioloop.call_later(0, connection.ioloop.stop)
+
     def _close_connection(self) -> None:
         connection = self._connection
-        if connection is not None and connection.is_open:
+        if connection is None or connection.is_closing:
+            return  # already on its way down; its close callback stops the loop
+        if connection.is_open:
             connection.close()
-        elif connection is not None:
-            connection.ioloop.stop()
+        else:
+            self._stop_soon(connection)
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)

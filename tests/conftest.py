@@ -63,3 +63,41 @@ def empty_database_url() -> Iterator[str]:
     _admin(f'CREATE DATABASE "{name}"')
     yield normalize_url(_url_for(name))
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BROKER_URL = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+QUEUE_NAMES = ("usage", "refunds", "grants", "webhooks")
+
+
+@pytest.fixture
+def queue_prefix() -> Iterator[str]:
+    """A unique queue prefix per test; its queues are deleted afterwards."""
+    import pika
+
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    yield prefix
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    try:
+        channel = connection.channel()
+        for name in QUEUE_NAMES:
+            for suffix in ("", ".DQ", ".XQ"):
+                channel.queue_delete(f"{prefix}{name}{suffix}")
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def pipeline_settings(database_url: str, queue_prefix: str):  # type: ignore[no-untyped-def]
+    from billing_core.settings import Settings
+
+    return Settings(database_url=database_url, broker_url=BROKER_URL, queue_prefix=queue_prefix)
+
+
+@pytest.fixture
+def workers(pipeline_settings, engine):  # type: ignore[no-untyped-def]
+    """Dramatiq workers on the real RabbitMQ, in this process, writing to this test's database."""
+    from billing_cli.processes import start_workers
+
+    running = start_workers(pipeline_settings, engine, threads=4)
+    yield running
+    running.stop()

@@ -20,7 +20,7 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s
 settings = load_settings()
 broker = build_broker(settings)
 runtime = WorkerRuntime(settings)
-broker.add_middleware(PoisonMessageGuard(runtime))
+broker.add_middleware(PoisonMessageGuard(runtime, limit=settings.poison_redeliveries))
 actors = declare_actors(broker, runtime)
 for name in QUEUES:
     broker.declare_queue(queue(settings, name))
