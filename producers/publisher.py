@@ -79,6 +79,7 @@ class Publisher:
         self._connection: pika.SelectConnection | None = None
         self._wakeup_pending = False
         self._failures: list[PublishError] = []
+        self.connections_opened = 0  # more than 1 means it reconnected
         self._closing = False
         self._closed = False
         self._ready = threading.Event()
@@ -264,6 +265,7 @@ class Publisher:
         with self._lock:
             self._channel = channel
             self._next_tag = 1
+            self.connections_opened += 1
         self._ready.set()
         self._publish_pending()
         self._schedule_linger()

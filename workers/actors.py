@@ -29,7 +29,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
     def park_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         """Dramatiq calls this when a message ran out of retries: keep it, replayable."""
         runtime.parked_message(
-            kind=str(message.get("queue_name", "unknown")),
+            kind=str(message.get("queue_name", "unknown")).removeprefix(settings.queue_prefix),
             reason=rejections.RETRIES_EXHAUSTED,
             payload=message,
             detail=f"failed {retry_info.get('retries')} times; last error: "

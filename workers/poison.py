@@ -33,7 +33,7 @@ class PoisonMessageGuard(Middleware):
         count = run_in_transaction(self.runtime.engine, work)
         if count >= self.limit:
             self.runtime.parked_message(
-                kind=message.queue_name,
+                kind=message.queue_name.removeprefix(self.runtime.settings.queue_prefix),
                 reason=rejections.POISON,
                 payload=message.asdict(),
                 detail=f"redelivered {count} times after worker crashes; not processed",

@@ -1,0 +1,113 @@
+"""Killing workers mid-stream: every event is still charged exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+from sqlalchemy import text
+
+from producers import Publisher
+from tests.conftest import BROKER_URL
+from tests.e2e.worker_process import BILLING, WorkerProcess, queue_depth, wait_for_queue
+from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
+from tests.pipeline_helpers import completed, rejected, scalar, usage_rows, wait_until
+
+
+def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
+    engine, process_env, queue_prefix, tmp_path
+):
+    setup_prices(engine)
+    orgs = [f"org-{i}" for i in range(20)]
+    for org in orgs:
+        create_org(engine, org)
+        grant(engine, org, 1_000, f"seed-{org}")
+    events = [completed(f"crash-{i}", org=orgs[i % 20], output_tokens=1 + i % 5) for i in range(5000)]
+    worker = WorkerProcess(process_env, tmp_path / "worker.log")
+    worker.start()
+    wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
+
+    def publish() -> None:
+        with Publisher(BROKER_URL, queue_prefix=queue_prefix, max_batch=10, linger_ms=5) as publisher:
+            for start in range(0, len(events), 50):
+                publisher.publish_many(events[start : start + 50])
+
+    publisher_thread = threading.Thread(target=publish)
+    publisher_thread.start()
+    wait_until(lambda: usage_rows(engine) >= 500, what="the worker to charge some events")
+    worker.kill()
+    charged_at_kill = usage_rows(engine)
+    publisher_thread.join(timeout=120)
+    assert charged_at_kill < 5000, "the kill came too late to test anything"
+    worker.start()
+    try:
+        wait_until(lambda: usage_rows(engine) == 5000, timeout=180, what="all 5000 debits")
+        wait_until(lambda: queue_depth(BROKER_URL, f"{queue_prefix}usage") == 0, what="the queue to drain")
+    finally:
+        worker.stop()
+    assert usage_rows(engine) == 5000
+    assert (
+        scalar(engine, "SELECT count(DISTINCT event_id) FROM credit_transactions WHERE type='usage'") == 5000
+    )
+    for org in orgs[:3]:
+        spent = sum(e.output_tokens for e in events if e.organization_id == org)
+        assert balance(engine, org).balance == cr(1_000) - cr(spent), org
+    assert rejected(engine) == []
+    reconcile = subprocess.run(
+        [BILLING, "reconcile"], env=process_env, capture_output=True, text=True, timeout=60
+    )
+    assert reconcile.returncode == 0, reconcile.stdout
+
+
+def test_a_message_that_keeps_killing_its_worker_is_parked_after_bounded_redeliveries(
+    engine, process_env, queue_prefix, tmp_path
+):
+    """The worker is killed while it processes the message, each time: a crash loop."""
+    setup_prices(engine)
+    create_org(engine, "stuck")
+    create_org(engine, "fine")
+    env = {**process_env, "BILLING_POISON_REDELIVERIES": "3"}
+    worker = WorkerProcess(env, tmp_path / "worker.log", threads=1)
+    worker.start()
+    wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
+    # Hold the organization's balance row so that processing the message blocks inside its transaction.
+    blocker = engine.connect()
+    blocker.begin()
+    blocker.execute(text("SELECT * FROM balances WHERE organization_id = 'stuck' FOR UPDATE"))
+    with Publisher(BROKER_URL, queue_prefix=queue_prefix) as publisher:
+        publisher.publish(completed("poison-1", org="stuck"))
+
+    def blocked_backends() -> int:
+        # A killed worker's backend keeps waiting on the lock until it is granted, so count them all.
+        return scalar(
+            engine,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND query LIKE '%FROM balances%'",
+        )
+
+    try:
+        for delivery in range(1, 4):  # the first delivery and two crash redeliveries
+            wait_until(lambda d=delivery: blocked_backends() == d, what=f"delivery {delivery} to block")
+            worker.kill()
+            worker.start()
+        wait_until(lambda: rejected(engine) != [], what="the message to be parked")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    with Publisher(BROKER_URL, queue_prefix=queue_prefix) as publisher:
+        publisher.publish(completed("after-poison", org="fine"))
+    try:
+        wait_until(lambda: usage_rows(engine) == 1, what="the next message to be processed")
+    finally:
+        worker.stop()
+    assert rejected(engine) == [("poison_message", None)]
+    assert scalar(engine, "SELECT count(*) FROM credit_transactions WHERE event_id = 'poison-1'") == 0
+    replay = subprocess.run(
+        [BILLING, "events", "replay", "--reason", "poison_message"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replay.returncode == 0 and "1 charged" in replay.stdout, replay.stdout + replay.stderr
+    assert scalar(engine, "SELECT count(*) FROM credit_transactions WHERE event_id = 'poison-1'") == 1
