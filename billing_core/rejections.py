@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from billing_core.db.bulk import json_rows
 from billing_core.ledger.journal import payload_hash
 
 # Reasons a message can be parked for; `billing events rejected --reason R` filters on them.
@@ -42,25 +42,29 @@ def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
     """Store rejections (duplicates of an existing pending one are ignored); returns rows added."""
     if not rejections:
         return 0
+    rows = [
+        {
+            "kind": r.kind,
+            "reason": r.reason,
+            "detail": r.detail,
+            "event_id": r.event_id,
+            "organization_id": r.organization_id,
+            "payload": r.payload,
+            "fingerprint": r.fingerprint,
+        }
+        for r in rejections
+    ]
     result = connection.execute(
         text(
             "INSERT INTO rejected_events "
             "(kind, reason, detail, event_id, organization_id, payload, fingerprint) "
-            "SELECT * FROM unnest(CAST(:kind AS text[]), CAST(:reason AS text[]), "
-            "CAST(:detail AS text[]), CAST(:event_id AS text[]), CAST(:org AS text[]), "
-            "CAST(:payload AS jsonb[]), CAST(:fingerprint AS text[])) "
+            "SELECT kind, reason, detail, event_id, organization_id, payload, fingerprint "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(kind text, reason text, detail text, "
+            "event_id text, organization_id text, payload jsonb, fingerprint text) "
             "ON CONFLICT (fingerprint) DO UPDATE SET status = 'pending', replayed_at = NULL "
             "WHERE rejected_events.status = 'replayed' RETURNING id"
         ),
-        {
-            "kind": [r.kind for r in rejections],
-            "reason": [r.reason for r in rejections],
-            "detail": [r.detail for r in rejections],
-            "event_id": [r.event_id for r in rejections],
-            "org": [r.organization_id for r in rejections],
-            "payload": [json.dumps(r.payload, default=str) for r in rejections],
-            "fingerprint": [r.fingerprint for r in rejections],
-        },
+        {"rows": json_rows(rows)},
     )
     return len(result.all())
 

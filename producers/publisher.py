@@ -10,6 +10,7 @@ so the ledger treats a republished event as a duplicate).
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import time
 import uuid
@@ -70,10 +71,9 @@ class Publisher:
         self._buffer_started: dict[tuple[str, str], float] = {}
         self._next_seq = 0
         self._unconfirmed: dict[int, _Message] = {}
-        self._seq_by_message_id: dict[str, int] = {}
         # Per channel: delivery tag -> seq, in tag order; and which seqs were sent on it.
         self._tags: collections.OrderedDict[int, int] = collections.OrderedDict()
-        self._sent: set[int] = set()
+        self._to_send: collections.deque[int] = collections.deque()  # seqs not yet sent on this channel
         self._next_tag = 1
         self._channel: pika.channel.Channel | None = None
         self._connection: pika.SelectConnection | None = None
@@ -181,7 +181,7 @@ class Publisher:
         self._unconfirmed[seq] = _Message(
             queue, wire.encode(queue, actor, events, message_id=message_id), message_id
         )
-        self._seq_by_message_id[message_id] = seq
+        self._to_send.append(seq)
 
     def _wake(self) -> None:
         with self._lock:
@@ -228,7 +228,7 @@ class Publisher:
                 self._connection = None
                 self._channel = None
                 self._tags.clear()
-                self._sent.clear()
+                self._to_send = collections.deque(sorted(self._unconfirmed))  # republish all unconfirmed
                 self._wakeup_pending = False
                 self._changed.notify_all()
             if self._closing:
@@ -290,8 +290,11 @@ class Publisher:
             channel = self._channel
             if channel is None or not channel.is_open:
                 return
-            for seq in sorted(set(self._unconfirmed) - self._sent):
-                message = self._unconfirmed[seq]
+            while self._to_send:
+                seq = self._to_send.popleft()
+                message = self._unconfirmed.get(seq)
+                if message is None:
+                    continue
                 channel.basic_publish(
                     exchange="",
                     routing_key=message.queue,
@@ -305,7 +308,6 @@ class Publisher:
                 )
                 self._tags[self._next_tag] = seq
                 self._next_tag += 1
-                self._sent.add(seq)
 
     def _on_confirm(self, frame: pika.frame.Method) -> None:
         method = frame.method
@@ -313,15 +315,12 @@ class Publisher:
         multiple: bool = method.multiple
         nacked = isinstance(method, pika.spec.Basic.Nack)
         with self._lock:
-            done = [t for t in self._tags if t <= tag] if multiple else [tag]
+            # Tags are in ascending order: a multiple ack covers a prefix of them.
+            done = list(itertools.takewhile(lambda t: t <= tag, self._tags)) if multiple else [tag]
             for t in done:
                 seq = self._tags.pop(t, None)
-                if seq is None:
-                    continue
-                self._sent.discard(seq)
-                message = self._unconfirmed.pop(seq, None)
-                if message is not None:
-                    self._seq_by_message_id.pop(message.message_id, None)
+                if seq is not None:
+                    self._unconfirmed.pop(seq, None)
             if nacked:
                 self._failures.append(PublishNacked(f"the broker refused {len(done)} message(s)"))
             self._changed.notify_all()

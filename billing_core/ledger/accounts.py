@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from billing_core.db.bulk import json_rows, json_values
 from billing_core.drawdown import GrantBucket
 from billing_core.errors import InvalidInput, UnknownOrganization
 
@@ -47,9 +48,10 @@ def lock_accounts(connection: Connection, organization_ids: Iterable[str]) -> di
     result = connection.execute(
         text(
             "SELECT organization_id, balance, overdraft FROM balances "
-            "WHERE organization_id = ANY(:ids) ORDER BY organization_id FOR UPDATE"
+            "WHERE organization_id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
+            "ORDER BY organization_id FOR UPDATE"
         ),
-        {"ids": ids},
+        {"ids": json_values(ids)},
     )
     return {org: Account(org, balance, overdraft) for org, balance, overdraft in result}
 
@@ -69,14 +71,13 @@ def save_accounts(connection: Connection, accounts: Iterable[Account], now: date
     connection.execute(
         text(
             "UPDATE balances b SET balance = v.balance, overdraft = v.overdraft, updated_at = :now "
-            "FROM unnest(CAST(:orgs AS text[]), CAST(:balances AS bigint[]), "
-            "CAST(:overdrafts AS bigint[])) AS v(org, balance, overdraft) "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(org text, balance bigint, overdraft bigint) "
             "WHERE b.organization_id = v.org"
         ),
         {
-            "orgs": [a.organization_id for a in rows],
-            "balances": [a.balance for a in rows],
-            "overdrafts": [a.overdraft for a in rows],
+            "rows": json_rows(
+                [{"org": a.organization_id, "balance": a.balance, "overdraft": a.overdraft} for a in rows]
+            ),
             "now": now,
         },
     )
@@ -91,10 +92,11 @@ def live_grants(connection: Connection, organization_ids: Iterable[str]) -> dict
     result = connection.execute(
         text(
             "SELECT organization_id, id, remaining, effective_at, expires_at, priority, created_at "
-            "FROM credit_grants WHERE organization_id = ANY(:ids) AND remaining > 0 "
+            "FROM credit_grants WHERE organization_id = ANY(ARRAY"
+            "(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) AND remaining > 0 "
             "AND expired_at IS NULL ORDER BY id"
         ),
-        {"ids": ids},
+        {"ids": json_values(ids)},
     )
     for org, *fields in result:
         grants[org].append(GrantBucket(*fields))
@@ -109,8 +111,7 @@ def save_grant_remainders(connection: Connection, remainders: dict[int, int]) ->
     connection.execute(
         text(
             "UPDATE credit_grants g SET remaining = v.remaining "
-            "FROM unnest(CAST(:ids AS bigint[]), CAST(:remaining AS bigint[])) AS v(id, remaining) "
-            "WHERE g.id = v.id"
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id bigint, remaining bigint) WHERE g.id = v.id"
         ),
-        {"ids": ids, "remaining": [remainders[i] for i in ids]},
+        {"rows": json_rows([{"id": i, "remaining": remainders[i]} for i in ids])},
     )

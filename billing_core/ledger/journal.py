@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from billing_core.db.bulk import json_rows, json_values
 from billing_core.drawdown import Allocation
 
 
@@ -83,30 +84,27 @@ _COLUMNS: list[tuple[str, str]] = [
     ("occurred_at", "timestamptz"),
 ]
 
-# The statement is assembled from the constant column list above; values are bound parameters.
+# The statement is assembled from the constant column list above; values are one bound parameter.
 _NAMES = ", ".join(name for name, _ in _COLUMNS)
-_ARRAYS = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS)
+_RECORD = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
 _INSERT = text(
-    f"INSERT INTO credit_transactions ({_NAMES}) SELECT * FROM unnest({_ARRAYS}) "  # noqa: S608
+    f"INSERT INTO credit_transactions ({_NAMES}) SELECT {_NAMES} "  # noqa: S608
+    f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_RECORD}) "
     "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
 )
 
 
-def _column_value(row: LedgerRow, name: str) -> Any:
-    value = getattr(row, name)
-    if name == "allocations":
-        return allocations_json(value)
-    if name in ("tools", "cost_breakdown"):
-        return None if value is None else json.dumps(value, sort_keys=True)
-    return value
+def _record(row: LedgerRow) -> dict[str, Any]:
+    record = {name: getattr(row, name) for name, _ in _COLUMNS}
+    record["allocations"] = [{"grant_id": a.grant_id, "amount": a.amount} for a in row.allocations]
+    return record
 
 
 def insert_rows(connection: Connection, rows: Sequence[LedgerRow]) -> dict[str, int]:
     """Insert rows whose key is new; returns {idempotency_key: transaction id} of those inserted."""
     if not rows:
         return {}
-    params = {name: [_column_value(r, name) for r in rows] for name, _ in _COLUMNS}
-    result = connection.execute(_INSERT, params)
+    result = connection.execute(_INSERT, {"rows": json_rows([_record(r) for r in rows])})
     return {key: row_id for row_id, key in result}
 
 
@@ -116,8 +114,12 @@ def existing_hashes(connection: Connection, keys: Sequence[str]) -> dict[str, st
         return {}
     result = connection.execute(
         text(
-            "SELECT idempotency_key, payload_hash FROM credit_transactions WHERE idempotency_key = ANY(:keys)"
+            # One unique-index probe per key, whatever the planner's statistics say about the table.
+            "SELECT t.idempotency_key, t.payload_hash "
+            "FROM jsonb_array_elements_text(CAST(:keys AS jsonb)) AS k(key) "
+            "CROSS JOIN LATERAL (SELECT idempotency_key, payload_hash FROM credit_transactions c "
+            "WHERE c.idempotency_key = k.key) t"
         ),
-        {"keys": list(keys)},
+        {"keys": json_values(keys)},
     )
     return {key: digest for key, digest in result}

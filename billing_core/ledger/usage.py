@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from billing_core import rejections
+from billing_core.db.bulk import json_rows
 from billing_core.drawdown import draw
 from billing_core.errors import RetryableConflict
 from billing_core.ledger.accounts import (
@@ -192,32 +193,38 @@ def _describe(model: str, input_tokens: int, output_tokens: int, tools: Mapping[
 
 
 def _add_to_daily_rollup(connection: Connection, priced: Sequence[PricedEvent]) -> None:
-    totals: dict[tuple[str, Any, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    totals: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for item in priced:
         e, u = item.event, item.event.usage
         t = totals[(e.organization_id, e.occurred_at.astimezone(UTC).date(), u.model)]
-        for i, value in enumerate(
-            (
-                item.price.cost_micros,
-                1,
-                u.input_tokens,
-                u.cached_input_tokens,
-                u.output_tokens,
-                sum(u.tools.values()),
-            )
-        ):
-            t[i] += value
+        t[0] += item.price.cost_micros
+        t[1] += 1
+        t[2] += u.input_tokens
+        t[3] += u.cached_input_tokens
+        t[4] += u.output_tokens
+        t[5] += sum(u.tools.values())
     if not totals:
         return
-    keys = sorted(totals)
-    columns = list(zip(*(totals[k] for k in keys), strict=True))
+    rows = [
+        {
+            "org": org,
+            "day": day,
+            "model": model,
+            "c": t[0],
+            "m": t[1],
+            "i": t[2],
+            "ci": t[3],
+            "o": t[4],
+            "t": t[5],
+        }
+        for (org, day, model), t in sorted(totals.items())
+    ]
     connection.execute(
         text(
             "INSERT INTO usage_daily (organization_id, day, model, credits, messages, input_tokens, "
-            "cached_input_tokens, output_tokens, tool_calls) SELECT * FROM unnest("
-            "CAST(:org AS text[]), CAST(:day AS date[]), CAST(:model AS text[]), "
-            "CAST(:c AS bigint[]), CAST(:m AS bigint[]), CAST(:i AS bigint[]), CAST(:ci AS bigint[]), "
-            "CAST(:o AS bigint[]), CAST(:t AS bigint[])) "
+            "cached_input_tokens, output_tokens, tool_calls) SELECT org, day, model, c, m, i, ci, o, t "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(org text, day date, model text, c bigint, "
+            "m bigint, i bigint, ci bigint, o bigint, t bigint) "
             "ON CONFLICT (organization_id, day, model) DO UPDATE SET "
             "credits = usage_daily.credits + EXCLUDED.credits, "
             "messages = usage_daily.messages + EXCLUDED.messages, "
@@ -226,15 +233,5 @@ def _add_to_daily_rollup(connection: Connection, priced: Sequence[PricedEvent]) 
             "output_tokens = usage_daily.output_tokens + EXCLUDED.output_tokens, "
             "tool_calls = usage_daily.tool_calls + EXCLUDED.tool_calls"
         ),
-        {
-            "org": [k[0] for k in keys],
-            "day": [k[1] for k in keys],
-            "model": [k[2] for k in keys],
-            "c": list(columns[0]),
-            "m": list(columns[1]),
-            "i": list(columns[2]),
-            "ci": list(columns[3]),
-            "o": list(columns[4]),
-            "t": list(columns[5]),
-        },
+        {"rows": json_rows(rows)},
     )

@@ -19,3 +19,20 @@ def process_env(database_url: str, queue_prefix: str) -> dict[str, str]:
     }
     env.pop("PYTEST_CURRENT_TEST", None)
     return env
+
+
+@pytest.fixture
+def spawn_worker(process_env, tmp_path):  # type: ignore[no-untyped-def]
+    """Make `billing worker` processes; every one still running is stopped after the test."""
+    from tests.e2e.worker_process import WorkerProcess
+
+    made: list[WorkerProcess] = []
+
+    def spawn(env: dict[str, str] | None = None, threads: int = 4) -> WorkerProcess:
+        worker = WorkerProcess(env or process_env, tmp_path / f"worker{len(made)}.log", threads=threads)
+        made.append(worker)
+        return worker
+
+    yield spawn
+    for worker in made:
+        worker.stop()

@@ -8,7 +8,7 @@ import time
 
 from producers import Publisher
 from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import WorkerProcess, queue_depth, wait_for_queue
+from tests.e2e.worker_process import queue_depth, wait_for_queue
 from tests.ledger_helpers import create_org, setup_prices
 from tests.pipeline_helpers import completed, scalar, usage_rows, wait_until
 
@@ -18,11 +18,11 @@ def rabbitmqctl(*args: str) -> None:
 
 
 def test_events_published_across_a_broker_restart_are_all_charged_exactly_once(
-    engine, process_env, queue_prefix, tmp_path
+    engine, process_env, queue_prefix, spawn_worker
 ):
     setup_prices(engine)
     create_org(engine, "acme")
-    worker = WorkerProcess(process_env, tmp_path / "worker.log")
+    worker = spawn_worker()
     worker.start()
     wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
     started, restarted = threading.Event(), threading.Event()

@@ -9,13 +9,13 @@ from sqlalchemy import text
 
 from producers import Publisher
 from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import BILLING, WorkerProcess, queue_depth, wait_for_queue
+from tests.e2e.worker_process import BILLING, queue_depth, wait_for_queue
 from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
 from tests.pipeline_helpers import completed, rejected, scalar, usage_rows, wait_until
 
 
 def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
-    engine, process_env, queue_prefix, tmp_path
+    engine, process_env, queue_prefix, spawn_worker
 ):
     setup_prices(engine)
     orgs = [f"org-{i}" for i in range(20)]
@@ -23,7 +23,7 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
         create_org(engine, org)
         grant(engine, org, 1_000, f"seed-{org}")
     events = [completed(f"crash-{i}", org=orgs[i % 20], output_tokens=1 + i % 5) for i in range(5000)]
-    worker = WorkerProcess(process_env, tmp_path / "worker.log")
+    worker = spawn_worker()
     worker.start()
     wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
 
@@ -60,14 +60,14 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
 
 
 def test_a_message_that_keeps_killing_its_worker_is_parked_after_bounded_redeliveries(
-    engine, process_env, queue_prefix, tmp_path
+    engine, process_env, queue_prefix, spawn_worker
 ):
     """The worker is killed while it processes the message, each time: a crash loop."""
     setup_prices(engine)
     create_org(engine, "stuck")
     create_org(engine, "fine")
     env = {**process_env, "BILLING_POISON_REDELIVERIES": "3"}
-    worker = WorkerProcess(env, tmp_path / "worker.log", threads=1)
+    worker = spawn_worker(env, threads=1)
     worker.start()
     wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
     # Hold the organization's balance row so that processing the message blocks inside its transaction.

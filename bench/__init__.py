@@ -1,0 +1,1 @@
+"""Benchmarks: they print figures and check the result's correctness; they never assert timings."""

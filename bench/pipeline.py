@@ -1,0 +1,254 @@
+"""`billing bench pipeline`: events through the real Publisher, RabbitMQ and `billing worker`
+processes into a scratch ledger; prints figures and whether every event was charged exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pika
+from sqlalchemy import Engine, create_engine, text
+
+from bench.raw_broker import raw_broker_rate
+from bench.scratch import scratch_database, scratch_queues
+from billing_core.db.engine import normalize_url
+from billing_core.ledger.accounts import create_organization
+from billing_core.ledger.grants import GrantRequest, grant_credits
+from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price, load_catalog
+from billing_core.pricing import MessageUsage, price_message
+from migrations import runner
+from producers import MessageCompleted, Publisher, wire
+
+MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    events: int
+    orgs: int
+    batch: int
+    workers: int
+    threads: int
+    database_url: str
+    broker_url: str
+
+
+def _setup_ledger(engine: Engine, orgs: int) -> None:
+    at = datetime(2000, 1, 1, tzinfo=UTC)
+    with engine.begin() as c:
+        add_model_prices(
+            c,
+            [
+                NewModelPrice("gpt-4o", Decimal(250), Decimal(1000), Decimal(125), at),
+                NewModelPrice("gpt-4o-mini", Decimal(15), Decimal(60), Decimal("7.5"), at),
+                NewModelPrice("claude-sonnet", Decimal(300), Decimal(1500), Decimal(30), at),
+            ],
+        )
+        add_tool_price(c, "web_search", Decimal(1), at)
+        now = datetime.now(UTC)
+        for i in range(orgs):
+            create_organization(c, f"org-{i}")
+            grant_credits(c, GrantRequest(f"org-{i}", 10**15, "bonus", f"bench-{i}", now), now)
+
+
+def _make_events(config: BenchConfig) -> list[MessageCompleted]:
+    rng = random.Random(42)
+    run = f"{time.time_ns():x}"
+    return [
+        MessageCompleted(
+            event_id=f"{run}-{i}",
+            organization_id=f"org-{rng.randrange(config.orgs)}",
+            agent_id=f"agent-{rng.randrange(10)}",
+            model=MODELS[i % 3],
+            input_tokens=(inp := rng.randint(100, 4000)),
+            cached_input_tokens=rng.randint(0, inp // 2),
+            output_tokens=rng.randint(10, 800),
+            tools={"web_search": 1} if i % 10 == 0 else {},
+        )
+        for i in range(config.events)
+    ]
+
+
+class _RssSampler(threading.Thread):
+    """Peak resident memory of each worker process (the Dramatiq worker children)."""
+
+    def __init__(self, root_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root_pid = root_pid
+        self.peak_mb = 0.0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.25):
+            for pid in _descendants(self.root_pid):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmRSS:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+
+
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def _wait_for_queue(broker_url: str, queue: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            time.sleep(0.2)
+        finally:
+            if connection.is_open:
+                connection.close()
+    raise RuntimeError(f"no worker declared {queue} within {timeout} s")
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as c:
+        return int(
+            c.execute(text("SELECT count(*) FROM credit_transactions WHERE type = 'usage'")).scalar_one()
+        )
+
+
+def run(config: BenchConfig) -> dict[str, object]:
+    with scratch_database(config.database_url) as db_url, scratch_queues(config.broker_url) as prefix:
+        engine = create_engine(normalize_url(db_url), pool_size=2)
+        runner.upgrade(engine)
+        _setup_ledger(engine, config.orgs)
+        events = _make_events(config)
+        with engine.connect() as c:
+            catalog = load_catalog(c)
+        expected_total = sum(
+            price_message(
+                MessageUsage(e.model, e.input_tokens, e.output_tokens, e.cached_input_tokens, e.tools),
+                e.occurred_at,
+                catalog,
+            ).cost_micros
+            for e in events
+        )
+        sample_body = wire.encode(
+            f"{prefix}raw", wire.USAGE_ACTOR, [e.to_wire() for e in events[: config.batch]]
+        )
+        messages = -(-config.events // config.batch)
+        raw_rate = raw_broker_rate(config.broker_url, f"{prefix}raw", messages, sample_body)
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "BROKER_URL": config.broker_url,
+            "BILLING_QUEUE_PREFIX": prefix,
+        }
+        billing = str(Path(sys.executable).parent / "billing")
+        worker = subprocess.Popen(
+            [
+                billing,
+                "worker",
+                "--processes",
+                str(config.workers),
+                "--threads",
+                str(config.threads),
+                "--queues",
+                "usage",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        sampler = _RssSampler(worker.pid)
+        sampler.start()
+        try:
+            _wait_for_queue(config.broker_url, f"{prefix}usage")
+            time.sleep(1.0)  # let every worker process finish booting
+            published_at: dict[str, float] = {}
+            started = time.perf_counter()
+            with Publisher(config.broker_url, queue_prefix=prefix, max_batch=config.batch) as publisher:
+                for i in range(0, len(events), 1000):
+                    chunk = events[i : i + 1000]
+                    now = time.time()
+                    published_at.update((e.event_id, now) for e in chunk)
+                    publisher.publish_many(chunk)
+            published = time.perf_counter() - started
+            while _count(engine) < config.events and time.perf_counter() - started < 600:
+                time.sleep(0.5)
+            elapsed = time.perf_counter() - started
+        finally:
+            sampler.stop_event.set()
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        with engine.connect() as c:
+            rows, distinct, total = c.execute(
+                text(
+                    "SELECT count(*), count(DISTINCT event_id), COALESCE(-SUM(amount), 0) "
+                    "FROM credit_transactions WHERE type = 'usage'"
+                )
+            ).one()
+            committed = c.execute(
+                text(
+                    "SELECT event_id, EXTRACT(EPOCH FROM created_at) FROM credit_transactions "
+                    "WHERE type = 'usage'"
+                )
+            ).all()
+        # created_at is the start of the transaction that wrote the row: publish -> ledger write.
+        latencies = sorted(
+            (float(at) - published_at[eid]) * 1000 for eid, at in committed if eid in published_at
+        )
+        p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+        engine.dispose()
+    return {
+        "events": config.events,
+        "orgs": config.orgs,
+        "batch": config.batch,
+        "workers": config.workers,
+        "threads": config.threads,
+        "seconds": round(elapsed, 3),
+        "publish_seconds": round(published, 3),
+        "events_per_s": round(config.events / elapsed, 1),
+        "p50_latency_ms": round(p50, 1),
+        "p99_latency_ms": round(p99, 1),
+        "exactly_once": rows == distinct == config.events and int(total) == expected_total,
+        "raw_broker_msgs_per_s": round(raw_rate, 1),
+        "messages": messages,
+        "worker_peak_rss_mb": round(sampler.peak_mb, 1),
+    }
+
+
+def main(config: BenchConfig, as_json: bool) -> int:
+    result = run(config)
+    if not as_json:
+        for key, value in result.items():
+            print(f"{key:24} {value}")
+    print(json.dumps(result))
+    return 0 if result["exactly_once"] else 1

@@ -1,0 +1,43 @@
+"""A scratch database and queue prefix for one benchmark run, removed afterwards."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pika
+import psycopg
+from sqlalchemy import make_url
+
+QUEUES = ("usage", "refunds", "grants", "webhooks")
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """Create a database on the server of `server_url`; yield its URL; drop it afterwards."""
+    url = make_url(server_url).set(drivername="postgresql")
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    name = f"billing_bench_{int(time.time())}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_queues(broker_url: str) -> Iterator[str]:
+    prefix = f"bench{uuid.uuid4().hex[:8]}_"
+    try:
+        yield prefix
+    finally:
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        channel = connection.channel()
+        for queue in QUEUES:
+            for suffix in ("", ".DQ", ".XQ"):
+                channel.queue_delete(f"{prefix}{queue}{suffix}")
+        connection.close()
