@@ -20,7 +20,7 @@ def _text(raw: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     value = raw.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+    if type(value) is not str or not 0 < len(value) <= 200 or value.isspace():
         raise InvalidInput(name, "a non-empty string of at most 200 characters is required")
     return value
 

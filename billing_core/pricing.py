@@ -143,5 +143,5 @@ def price_message(usage: MessageUsage, occurred_at: datetime, catalog: PriceCata
 
 
 def _plain(value: Decimal) -> str:
-    """An exact decimal without exponent notation: 250000, 1.05."""
-    return format(value.normalize(), "f")
+    """An exact decimal as text, e.g. 250000, 1.05 (products of plain decimals have no exponent)."""
+    return str(value)

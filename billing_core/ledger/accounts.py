@@ -111,7 +111,8 @@ def save_grant_remainders(connection: Connection, remainders: dict[int, int]) ->
     connection.execute(
         text(
             "UPDATE credit_grants g SET remaining = v.remaining "
-            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id bigint, remaining bigint) WHERE g.id = v.id"
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id bigint, remaining bigint) "
+            "WHERE g.id = v.id"
         ),
         {"rows": json_rows([{"id": i, "remaining": remainders[i]} for i in ids])},
     )

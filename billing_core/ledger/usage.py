@@ -9,6 +9,7 @@ no-op; with a different payload it is a conflict, recorded and never charged aga
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from billing_core.ledger.accounts import (
     save_accounts,
     save_grant_remainders,
 )
-from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows, payload_hash
+from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows
 from billing_core.pricing import MessageUsage, PricedMessage
 
 
@@ -58,6 +59,29 @@ class UsageEvent:
             "occurred_at": self.occurred_at.isoformat(),
         }
 
+    def fingerprint(self) -> str:
+        """A hash of everything that determines the charge. Stored with the debit: changing this
+        format would turn replays of old events into false conflicts, so it is fixed."""
+        u = self.usage
+        tools = ",".join(f"{k}={v}" for k, v in sorted(u.tools.items()) if v)
+        canonical = "\x1f".join(
+            (
+                "usage-v1",
+                self.event_id,
+                self.organization_id,
+                self.agent_id,
+                self.user_id or "",
+                self.conversation_id or "",
+                u.model,
+                str(u.input_tokens),
+                str(u.cached_input_tokens),
+                str(u.output_tokens),
+                tools,
+                self.occurred_at.astimezone(UTC).isoformat(),
+            )
+        )
+        return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
+
 
 @dataclass(frozen=True)
 class PricedEvent:
@@ -84,7 +108,7 @@ def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now
     to_reject: list[rejections.Rejection] = []
     fresh: dict[str, tuple[PricedEvent, str]] = {}
     for item in priced:
-        digest = payload_hash(item.event.payload())
+        digest = item.event.fingerprint()
         seen = fresh.get(item.event.event_id)
         if seen is None:
             fresh[item.event.event_id] = (item, digest)
