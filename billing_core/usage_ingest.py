@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,13 +28,27 @@ class CatalogCache:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
-    def get(self, connection: Connection, *, fresh: bool = False) -> PriceCatalog:
+    def get(self, load: Callable[[], PriceCatalog], *, fresh: bool = False) -> PriceCatalog:
         with self._lock:
             stale = time.monotonic() - self._loaded_at > self._max_age
             if self._catalog is None or stale or fresh:
-                self._catalog = load_catalog(connection)
+                self._catalog = load()
                 self._loaded_at = time.monotonic()
             return self._catalog
+
+
+@dataclass
+class PreparedUsage:
+    """Events decoded and priced (no database writes yet), and those rejected on the way."""
+
+    priced: list[PricedEvent] = field(default_factory=list)
+    rejected: list[rejections.Rejection] = field(default_factory=list)
+
+    @staticmethod
+    def merge(parts: Sequence[PreparedUsage]) -> PreparedUsage:
+        return PreparedUsage(
+            [p for part in parts for p in part.priced], [r for part in parts for r in part.rejected]
+        )
 
 
 @dataclass
@@ -53,33 +67,48 @@ def _raw_payload(raw: object) -> dict[str, Any]:
     return dict(raw) if isinstance(raw, Mapping) else {"raw": raw}
 
 
+def prepare_usage(
+    raw_events: Sequence[object], catalogs: CatalogCache, load: Callable[[], PriceCatalog]
+) -> PreparedUsage:
+    """Decode and price events with the versions in effect at their times. CPU only: workers do
+    this outside the shared transaction, so it overlaps with other messages' database work."""
+    prepared = PreparedUsage()
+    catalog = catalogs.get(load)
+    for raw in raw_events:
+        try:
+            event = parse_usage_event(raw)
+        except InvalidInput as error:
+            prepared.rejected.append(_reject(raw, rejections.MALFORMED, str(error)))
+            continue
+        try:
+            prepared.priced.append(_priced(event, catalog))
+        except (UnknownModel, UnknownTool):
+            catalog = catalogs.get(load, fresh=True)  # a price may have been added just now
+            try:
+                prepared.priced.append(_priced(event, catalog))
+            except UnknownModel as error:
+                prepared.rejected.append(_reject(raw, rejections.UNKNOWN_MODEL, str(error), event))
+            except UnknownTool as error:
+                prepared.rejected.append(_reject(raw, rejections.UNKNOWN_TOOL, str(error), event))
+    return prepared
+
+
+def _priced(event: UsageEvent, catalog: PriceCatalog) -> PricedEvent:
+    return PricedEvent(event, price_message(event.usage, event.occurred_at, catalog))
+
+
+def record_usage(connection: Connection, prepared: PreparedUsage, now: datetime) -> IngestResult:
+    """Debit the priced events once each and keep every rejection, in the caller's transaction."""
+    rejections.record(connection, prepared.rejected)
+    return IngestResult(debit_usage_batch(connection, prepared.priced, now), list(prepared.rejected))
+
+
 def ingest_usage(
     connection: Connection, raw_events: Sequence[object], catalogs: CatalogCache, now: datetime
 ) -> IngestResult:
     """Charge every valid event once; every other one becomes a rejected event with its reason."""
-    result = IngestResult()
-    decoded: list[tuple[object, UsageEvent]] = []
-    for raw in raw_events:
-        try:
-            decoded.append((raw, parse_usage_event(raw)))
-        except InvalidInput as error:
-            result.rejected.append(_reject(raw, rejections.MALFORMED, str(error)))
-    catalog = catalogs.get(connection)
-    priced: list[PricedEvent] = []
-    for raw, event in decoded:
-        try:
-            priced.append(PricedEvent(event, price_message(event.usage, event.occurred_at, catalog)))
-        except (UnknownModel, UnknownTool):
-            catalog = catalogs.get(connection, fresh=True)  # a price may have been added just now
-            try:
-                priced.append(PricedEvent(event, price_message(event.usage, event.occurred_at, catalog)))
-            except UnknownModel as error:
-                result.rejected.append(_reject(raw, rejections.UNKNOWN_MODEL, str(error), event))
-            except UnknownTool as error:
-                result.rejected.append(_reject(raw, rejections.UNKNOWN_TOOL, str(error), event))
-    rejections.record(connection, result.rejected)
-    result.batch = debit_usage_batch(connection, priced, now)
-    return result
+    prepared = prepare_usage(raw_events, catalogs, lambda: load_catalog(connection))
+    return record_usage(connection, prepared, now)
 
 
 def _reject(raw: object, reason: str, detail: str, event: UsageEvent | None = None) -> rejections.Rejection:

@@ -50,7 +50,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
                 detail="the message's argument must be a list of events",
             )
             return
-        runtime.usage.submit(events)
+        runtime.charge_usage(events)
 
     debit = dramatiq.actor(
         broker=broker,

@@ -1,66 +1,73 @@
 """Group commit: concurrent messages of one worker process share one database transaction.
 
-Each actor thread submits its events and waits. Whichever thread finds no commit in progress
-becomes the leader: it takes everything submitted so far, commits it in one transaction, and wakes
-the others. Under load, batches grow by themselves; with one message in flight, nothing waits.
-Every submitter returns only after the commit that holds its events, so acks follow commits.
+Each actor thread submits its (already decoded and priced) work and waits. A thread that finds
+fewer than `max_leaders` commits in progress becomes a leader: it takes everything submitted so
+far, commits it in one transaction, and wakes the others. Under load, groups grow by themselves;
+with one message in flight, nothing waits. A second leader lets one group's CPU work overlap the
+other's database round trips. Every submitter returns only after the commit that holds its work,
+so a message is acknowledged after its commit.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass
-class _Slot:
-    items: Sequence[object]
+class _Slot(Generic[T]):
+    item: T
+    size: int
     done: bool = False
     error: BaseException | None = None
 
 
-class GroupCommitter(Generic[R]):
-    def __init__(self, commit: Callable[[list[object]], R], *, max_items: int = 5000) -> None:
+class GroupCommitter(Generic[T]):
+    def __init__(
+        self, commit: Callable[[list[T]], object], *, max_size: int = 5000, max_leaders: int = 2
+    ) -> None:
         self._commit = commit
-        self._max_items = max_items
+        self._max_size = max_size
+        self._max_leaders = max_leaders
         self._cond = threading.Condition()
-        self._pending: list[_Slot] = []
-        self._busy = False
+        self._pending: deque[_Slot[T]] = deque()
+        self._leaders = 0
 
-    def submit(self, items: Sequence[object]) -> None:
-        """Return once `items` are committed; raise what their transaction raised."""
-        slot = _Slot(items)
+    def submit(self, item: T, size: int = 1) -> None:
+        """Return once `item` is committed; raise what its transaction raised."""
+        slot = _Slot(item, size)
         with self._cond:
             self._pending.append(slot)
         while True:
             with self._cond:
-                while self._busy and not slot.done:
+                while not slot.done and (self._leaders >= self._max_leaders or not self._pending):
                     self._cond.wait()
                 if slot.done:
                     if slot.error is not None:
                         raise slot.error
                     return
-                self._busy = True
+                self._leaders += 1
                 group = self._take()
             self._run(group)
 
-    def _take(self) -> list[_Slot]:
-        group: list[_Slot] = []
+    def _take(self) -> list[_Slot[T]]:
+        group: list[_Slot[T]] = []
         size = 0
-        while self._pending and (not group or size + len(self._pending[0].items) <= self._max_items):
-            slot = self._pending.pop(0)
+        while self._pending and (not group or size + self._pending[0].size <= self._max_size):
+            slot = self._pending.popleft()
             group.append(slot)
-            size += len(slot.items)
+            size += slot.size
         return group
 
-    def _run(self, group: list[_Slot]) -> None:
+    def _run(self, group: list[_Slot[T]]) -> None:
         errors: dict[int, BaseException | None] = {}
         try:
-            self._commit([item for slot in group for item in slot.items])
+            self._commit([slot.item for slot in group])
             errors = {id(slot): None for slot in group}
         except BaseException as error:
             if len(group) == 1:
@@ -69,7 +76,7 @@ class GroupCommitter(Generic[R]):
                 # One bad message must not fail its neighbours: commit each on its own.
                 for slot in group:
                     try:
-                        self._commit(list(slot.items))
+                        self._commit([slot.item])
                         errors[id(slot)] = None
                     except BaseException as own_error:
                         errors[id(slot)] = own_error
@@ -78,5 +85,5 @@ class GroupCommitter(Generic[R]):
                 for slot in group:
                     slot.done = True
                     slot.error = errors.get(id(slot), RuntimeError("group commit interrupted"))
-                self._busy = False
+                self._leaders -= 1
                 self._cond.notify_all()

@@ -13,8 +13,10 @@ from sqlalchemy import Engine
 from billing_core import rejections
 from billing_core.db.engine import make_engine
 from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.prices import load_catalog
+from billing_core.pricing import PriceCatalog
 from billing_core.settings import Settings
-from billing_core.usage_ingest import CatalogCache, IngestResult, ingest_usage
+from billing_core.usage_ingest import CatalogCache, IngestResult, PreparedUsage, prepare_usage, record_usage
 from workers.group_commit import GroupCommitter
 
 log = logging.getLogger("billing.workers")
@@ -26,7 +28,9 @@ class WorkerRuntime:
         self._engine = engine
         self._engine_lock = threading.Lock()
         self.catalogs = CatalogCache()
-        self.usage = GroupCommitter(self._commit_usage, max_items=settings.usage_batch_size * 10)
+        self.usage: GroupCommitter[PreparedUsage] = GroupCommitter(
+            self._commit_usage, max_size=settings.usage_batch_size * 4
+        )
         self.counters: dict[str, int] = {"charged": 0, "duplicates": 0, "rejected": 0, "conflicts": 0}
 
     @property
@@ -36,9 +40,20 @@ class WorkerRuntime:
                 self._engine = make_engine(self.settings, pool_size=4)
             return self._engine
 
-    def _commit_usage(self, raw_events: list[object]) -> IngestResult:
+    def _load_catalog(self) -> PriceCatalog:
+        with self.engine.connect() as connection:
+            return load_catalog(connection)
+
+    def charge_usage(self, raw_events: list[object]) -> None:
+        """Decode and price in the calling thread, then commit together with other messages."""
+        prepared = prepare_usage(raw_events, self.catalogs, self._load_catalog)
+        self.usage.submit(prepared, size=max(1, len(raw_events)))
+
+    def _commit_usage(self, parts: list[PreparedUsage]) -> IngestResult:
+        prepared = PreparedUsage.merge(parts)
+
         def work(uow: UnitOfWork) -> IngestResult:
-            result = ingest_usage(uow.connection, raw_events, self.catalogs, datetime.now(UTC))
+            result = record_usage(uow.connection, prepared, datetime.now(UTC))
             uow.commit()
             return result
 
