@@ -87,11 +87,13 @@ _COLUMNS: list[tuple[str, str]] = [
 # The statement is assembled from the constant column list above; values are one bound parameter.
 _NAMES = ", ".join(name for name, _ in _COLUMNS)
 _RECORD = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
-_INSERT = text(
+_INSERT_NEW = (
     f"INSERT INTO credit_transactions ({_NAMES}) SELECT {_NAMES} "  # noqa: S608
     f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_RECORD}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
+    "ON CONFLICT (idempotency_key) DO NOTHING"
 )
+_INSERT = text(f"{_INSERT_NEW} RETURNING id, idempotency_key")
+_INSERT_COUNTED = text(f"WITH inserted AS ({_INSERT_NEW} RETURNING 1) SELECT count(*) FROM inserted")  # noqa: S608
 
 
 def _record(row: LedgerRow) -> dict[str, Any]:
@@ -106,6 +108,16 @@ def insert_rows(connection: Connection, rows: Sequence[LedgerRow]) -> dict[str, 
         return {}
     result = connection.execute(_INSERT, {"rows": json_rows([_record(r) for r in rows])})
     return {key: row_id for row_id, key in result}
+
+
+def insert_counted(connection: Connection, rows: Sequence[LedgerRow]) -> int:
+    """Insert rows whose key is new; returns how many were inserted (one result row, not one per row)."""
+    if not rows:
+        return 0
+    count: int = connection.execute(
+        _INSERT_COUNTED, {"rows": json_rows([_record(r) for r in rows])}
+    ).scalar_one()
+    return count
 
 
 def existing_hashes(connection: Connection, keys: Sequence[str]) -> dict[str, str]:

@@ -28,7 +28,7 @@ from billing_core.ledger.accounts import (
     save_accounts,
     save_grant_remainders,
 )
-from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows
+from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_counted
 from billing_core.pricing import MessageUsage, PricedMessage
 
 
@@ -159,8 +159,7 @@ def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now
         rows.append(_usage_row(item, digest, allocations, account.balance))
         result.charged[event.event_id] = cost
 
-    inserted = insert_rows(connection, rows)
-    if len(inserted) != len(rows):
+    if insert_counted(connection, rows) != len(rows):
         # Another organization's event with the same id was committed meanwhile: start over.
         raise RetryableConflict("usage event ids raced across organizations")
     save_grant_remainders(connection, touched)
