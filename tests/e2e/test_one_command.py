@@ -1,0 +1,57 @@
+"""The README's run command as a new user runs it: no services configured, everything embedded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.e2e.worker_process import BILLING
+
+
+def _stop_embedded_postgres(data_dir: Path) -> None:
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, signal.SIGINT)  # fast shutdown
+        for _ in range(100):
+            if not pid_file.exists():
+                break
+            time.sleep(0.1)
+
+
+def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "BILLING_QUEUE_PREFIX")
+    }
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [BILLING, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+    up = subprocess.Popen(
+        [BILLING, "up"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        assert up.stdout is not None
+        for line in up.stdout:
+            lines.append(line)
+            if line.startswith("ready."):
+                break
+        assert any("embedded PostgreSQL" in line for line in lines), lines
+        assert any("in-process broker" in line for line in lines), lines
+        demo = run("demo", "--events", "60")
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "sent 60 events" in demo.stdout
+        view = json.loads(run("balance", "demo-org", "--json").stdout)
+        assert 0 < float(view["used"]) and view["balance"] != "1000.000000"
+        history = json.loads(run("transactions", "demo-org", "--limit", "100", "--json").stdout)
+        assert sum(1 for row in history["data"] if row["type"] == "usage") == 60
+        assert run("reconcile").returncode == 0
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=60)
+        _stop_embedded_postgres(tmp_path / ".billing")
+    assert up.returncode == 0
