@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Context, Decimal, InvalidOperation
 
 from billing_core.errors import InvalidInput
 
 MICROS_PER_CREDIT = 1_000_000
+# Enough digits that no amount, product or sum is rounded before the single round-up or the checks
+# below (the default context keeps only 28 significant digits).
+EXACT = Context(prec=100)
 
 
 def credits_to_micros(value: str | int | Decimal, *, field: str = "credits") -> int:
@@ -14,12 +17,12 @@ def credits_to_micros(value: str | int | Decimal, *, field: str = "credits") -> 
     if isinstance(value, float) or isinstance(value, bool):
         raise InvalidInput(field, "credits must be given as an exact decimal, not a float")
     try:
-        amount = Decimal(str(value).strip())
+        amount = EXACT.create_decimal(str(value).strip())
     except InvalidOperation:
         raise InvalidInput(field, f"not a number: {value!r}") from None
     if not amount.is_finite():
         raise InvalidInput(field, f"not a finite number: {value!r}")
-    micros = amount * MICROS_PER_CREDIT
+    micros = EXACT.multiply(amount, MICROS_PER_CREDIT)
     if micros != micros.to_integral_value():
         raise InvalidInput(field, "credits have at most 6 decimal places")
     return int(micros)

@@ -11,11 +11,11 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TypeVar
 
 from billing_core.errors import InvalidInput, UnknownModel, UnknownTool
-from billing_core.money import MICROS_PER_CREDIT, ceil_micros
+from billing_core.money import EXACT, MICROS_PER_CREDIT, ceil_micros
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,11 @@ def _version_at(versions: list[_V], at: datetime) -> _V | None:
 
 def price_message(usage: MessageUsage, occurred_at: datetime, catalog: PriceCatalog) -> PricedMessage:
     """Price one message with the versions in effect at `occurred_at`; round up once."""
+    with localcontext(EXACT):
+        return _price(usage, occurred_at, catalog)
+
+
+def _price(usage: MessageUsage, occurred_at: datetime, catalog: PriceCatalog) -> PricedMessage:
     price = catalog.model_price_at(usage.model, occurred_at)
     uncached = usage.input_tokens - usage.cached_input_tokens
     parts: dict[str, Decimal] = {

@@ -42,6 +42,8 @@ def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
     """Store rejections (duplicates of an existing pending one are ignored); returns rows added."""
     if not rejections:
         return 0
+    # One row per fingerprint: a statement may not upsert the same row twice.
+    unique = list({r.fingerprint: r for r in rejections}.values())
     rows = [
         {
             "kind": r.kind,
@@ -52,7 +54,7 @@ def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
             "payload": r.payload,
             "fingerprint": r.fingerprint,
         }
-        for r in rejections
+        for r in unique
     ]
     result = connection.execute(
         text(
