@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pipeline.add_argument("--threads", type=int, default=8, help="threads per worker process")
     pipeline.add_argument("--json", action="store_true", help="print only the JSON line")
     pipeline.set_defaults(run=bench_pipeline)
+    api = bench.add_parser("api", help="seed a scratch ledger; time API requests (p50/p99) through the app")
+    api.add_argument("--transactions", type=int, default=1_000_000)
+    api.add_argument("--orgs", type=int, default=1000)
+    api.add_argument("--requests", type=int, default=1000, help="timed requests per endpoint")
+    api.add_argument("--json", action="store_true", help="print only the JSON line")
+    api.set_defaults(run=bench_api)
 
 
 def bench_pipeline(ctx: CommandContext, args: argparse.Namespace) -> int:
@@ -39,4 +45,17 @@ def bench_pipeline(ctx: CommandContext, args: argparse.Namespace) -> int:
         settings.database_url,
         settings.broker_url,
     )
+    return main(config, args.json)
+
+
+def bench_api(ctx: CommandContext, args: argparse.Namespace) -> int:
+    from bench.api import ApiBenchConfig, main
+
+    if not ctx.settings.database_url:
+        print("error: the benchmark needs DATABASE_URL (a role that may create databases)", file=sys.stderr)
+        return 2
+    if args.orgs < 2 or args.transactions < 1 or args.requests < 1:
+        print("error: --orgs must be at least 2, --transactions and --requests at least 1", file=sys.stderr)
+        return 2
+    config = ApiBenchConfig(args.transactions, args.orgs, args.requests, ctx.settings.database_url)
     return main(config, args.json)

@@ -13,7 +13,7 @@ from billing_core.ledger.expiry import expire_due_grants
 from billing_core.ledger.grants import GrantRequest, grant_credits
 from billing_core.money import credits_to_micros
 from billing_core.queries.balance import balance_view
-from billing_core.queries.transactions import list_transactions
+from billing_core.queries.transaction_page import transaction_page
 from billing_core.reconcile import reconcile
 
 
@@ -118,7 +118,7 @@ def balance(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def transactions(ctx: CommandContext, args: argparse.Namespace) -> int:
-    page = ctx.read(lambda uow: list_transactions(uow.connection, args.org_id, limit=args.limit))
+    page = ctx.read(lambda uow: transaction_page(uow.connection, args.org_id, limit=args.limit))
     if args.json:
         rows = []
         for r in page.rows:

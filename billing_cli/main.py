@@ -9,7 +9,15 @@ from collections.abc import Sequence
 import psycopg.errors
 from sqlalchemy.exc import ProgrammingError
 
-from billing_cli import bench_commands, ledger_commands, price_commands, up, worker_commands
+from billing_cli import (
+    api_commands,
+    bench_commands,
+    ledger_commands,
+    price_commands,
+    refund_commands,
+    up,
+    worker_commands,
+)
 from billing_cli.context import CommandContext
 from billing_core.errors import BillingError
 from migrations import runner
@@ -33,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     price_commands.register(sub)
     up.register(sub)
     worker_commands.register(sub)
+    refund_commands.register(sub)
     bench_commands.register(sub)
+    api_commands.register(sub)
     return parser
 
 

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import threading
 import time
+from pathlib import Path
 
+from pydantic import SecretStr
+
+from billing_cli.api_commands import start_api_server
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.demo import run_demo
 from billing_cli.processes import start_workers
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
 from billing_core.db.uow import UnitOfWork
 from billing_core.prices import add_model_prices, add_tool_price
+from billing_core.settings import Settings
 from migrations import runner
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = sub.add_parser("up", help="migrate, seed defaults, and run workers (embedded services by default)")
     up.add_argument("--threads", type=int, default=4, help="worker threads")
+    up.add_argument("--host", default="127.0.0.1", help="address of the HTTP API")
+    up.add_argument("--port", type=int, default=8000, help="port of the HTTP API (0: any free port)")
     up.add_argument("--exit-after", type=float, help=argparse.SUPPRESS)  # for tests: stop after N seconds
     up.set_defaults(run=up_cmd)
     demo = sub.add_parser(
@@ -52,12 +60,28 @@ def describe(ctx: CommandContext) -> tuple[str, str]:
     return database, broker
 
 
+def embedded_admin_token(ctx: CommandContext) -> Settings:
+    """Without ADMIN_TOKEN, the embedded run makes one and keeps it in a private file (never logged)."""
+    if ctx.settings.admin_token is not None and ctx.settings.admin_token.get_secret_value():
+        return ctx.settings
+    path = Path(ctx.settings.data_dir) / "admin_token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return ctx.settings.model_copy(update={"admin_token": SecretStr(path.read_text().strip())})
+
+
 def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     prepare(ctx)
     database, broker = describe(ctx)
-    workers = start_workers(ctx.settings, ctx.engine, threads=args.threads)
+    settings = embedded_admin_token(ctx)
+    workers = start_workers(settings, ctx.engine, threads=args.threads)
+    api = start_api_server(settings, ctx.engine, host=args.host, port=args.port)
     print(f"database: {database} (migrated; default prices seeded)")
     print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
+    print(f"api:      http://{api.host}:{api.port} (docs at /docs)", end="")
+    print("" if ctx.settings.admin_token else f"; admin token in {settings.data_dir}/admin_token")
     print("ready. In another terminal: .venv/bin/billing demo && .venv/bin/billing balance demo-org")
     print("press Ctrl-C to stop", flush=True)
     stop = threading.Event()
@@ -67,6 +91,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     while not stop.wait(0.5):
         if deadline is not None and time.monotonic() > deadline:
             break
+    api.stop()
     workers.stop()
     print("stopped")
     return 0

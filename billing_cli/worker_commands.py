@@ -6,10 +6,12 @@ import argparse
 import os
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
 from billing_core import rejections
+from billing_core.refund_requests import flag_unmatched
 from billing_core.replay import replay_rejected_usage
 
 QUEUE_NAMES = ("usage", "refunds", "grants", "webhooks")
@@ -60,6 +62,9 @@ def worker_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def events_rejected(ctx: CommandContext, args: argparse.Namespace) -> int:
+    # Failure reports still waiting for their debit after the configured wait become visible here.
+    wait = timedelta(seconds=ctx.settings.unmatched_refund_wait_s)
+    ctx.write(lambda uow: flag_unmatched(uow.connection, utcnow(), wait))
     status = None if args.all else "pending"
     rows = ctx.read(lambda uow: rejections.list_rejected(uow.connection, reason=args.reason, status=status))
     if args.json:

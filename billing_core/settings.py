@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     price_markup: Decimal = Field(default=Decimal("1.0"), alias="BILLING_PRICE_MARKUP")
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
     poison_redeliveries: int = Field(default=5, alias="BILLING_POISON_REDELIVERIES", ge=1)
+    unmatched_refund_wait_s: int = Field(default=3600, alias="BILLING_UNMATCHED_REFUND_WAIT", ge=0)
+    api_rate_limit_per_second: float = Field(
+        default=50.0, alias="BILLING_API_RATE_LIMIT", gt=0, description="API requests per second per token"
+    )
+    api_rate_limit_burst: int = Field(
+        default=100, alias="BILLING_API_RATE_BURST", ge=1, description="API requests a token may burst"
+    )
 
 
 def load_settings() -> Settings:

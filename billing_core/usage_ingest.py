@@ -17,6 +17,7 @@ from billing_core.events import parse_usage_event
 from billing_core.ledger.usage import BatchResult, PricedEvent, UsageEvent, debit_usage_batch
 from billing_core.prices import load_catalog
 from billing_core.pricing import PriceCatalog, price_message
+from billing_core.refund_requests import settle_debited
 
 
 class CatalogCache:
@@ -57,6 +58,7 @@ class IngestResult:
 
     batch: BatchResult = field(default_factory=BatchResult)
     rejected: list[rejections.Rejection] = field(default_factory=list)
+    refunded: list[str] = field(default_factory=list)
 
     @property
     def charged(self) -> dict[str, int]:
@@ -100,7 +102,9 @@ def _priced(event: UsageEvent, catalog: PriceCatalog) -> PricedEvent:
 def record_usage(connection: Connection, prepared: PreparedUsage, now: datetime) -> IngestResult:
     """Debit the priced events once each and keep every rejection, in the caller's transaction."""
     rejections.record(connection, prepared.rejected)
-    return IngestResult(debit_usage_batch(connection, prepared.priced, now), list(prepared.rejected))
+    batch = debit_usage_batch(connection, prepared.priced, now)
+    refunded = settle_debited(connection, batch.charged, now)  # failures that arrived first
+    return IngestResult(batch, list(prepared.rejected), refunded)
 
 
 def ingest_usage(

@@ -19,6 +19,7 @@ RETRY_OPTIONS: dict[str, Any] = {"max_retries": 20, "min_backoff": 1_000, "max_b
 @dataclass
 class Actors:
     debit_usage: dramatiq.Actor[Any, Any]
+    refund_failed_interactions: dramatiq.Actor[Any, Any]
     park_exhausted: dramatiq.Actor[Any, Any]
 
 
@@ -59,4 +60,24 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         on_retry_exhausted="park_exhausted",
         **RETRY_OPTIONS,
     )(debit_usage)
-    return Actors(debit_usage=debit, park_exhausted=park)
+
+    def refund_failed_interactions(reports: Any) -> None:
+        """Keep failure reports and refund the debits they name (now, or when the debit arrives)."""
+        if not isinstance(reports, list):
+            runtime.parked_message(
+                kind="refund",
+                reason=rejections.MALFORMED,
+                payload={"args": reports},
+                detail="the message's argument must be a list of failure reports",
+            )
+            return
+        runtime.refund_failures(reports)
+
+    refund = dramatiq.actor(
+        broker=broker,
+        actor_name=wire.REFUND_ACTOR,
+        queue_name=queue(settings, wire.REFUNDS_QUEUE),
+        on_retry_exhausted="park_exhausted",
+        **RETRY_OPTIONS,
+    )(refund_failed_interactions)
+    return Actors(debit_usage=debit, refund_failed_interactions=refund, park_exhausted=park)

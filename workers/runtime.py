@@ -15,6 +15,7 @@ from billing_core.db.engine import make_engine
 from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.prices import load_catalog
 from billing_core.pricing import PriceCatalog
+from billing_core.refund_requests import FailureResult, handle_failures
 from billing_core.settings import Settings
 from billing_core.usage_ingest import CatalogCache, IngestResult, PreparedUsage, prepare_usage, record_usage
 from workers.group_commit import GroupCommitter
@@ -70,6 +71,22 @@ class WorkerRuntime:
                 ", ".join(sorted({r.reason for r in result.rejected})) or "-",
                 len(result.batch.unknown_organization),
                 len(result.batch.conflicts),
+            )
+        return result
+
+    def refund_failures(self, raw_reports: list[object]) -> FailureResult:
+        def work(uow: UnitOfWork) -> FailureResult:
+            result = handle_failures(uow.connection, raw_reports, datetime.now(UTC))
+            uow.commit()
+            return result
+
+        result = run_in_transaction(self.engine, work)
+        self.counters["refunded"] = self.counters.get("refunded", 0) + len(result.refunded)
+        if result.rejected:
+            log.warning(
+                "failure reports: %d rejected (%s)",
+                len(result.rejected),
+                ", ".join(sorted({r.reason for r in result.rejected})),
             )
         return result
 

@@ -1,4 +1,4 @@
-"""Transaction history, newest first, with keyset pagination on the transaction id."""
+"""Transaction rows as read back from the ledger (pages: transaction_page.py)."""
 
 from __future__ import annotations
 
@@ -44,42 +44,19 @@ class TransactionPage:
         return self.next_cursor is not None
 
 
-def list_transactions(
-    connection: Connection,
-    organization_id: str,
-    *,
-    limit: int = 50,
-    before_id: int | None = None,
-    type_: str | None = None,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-) -> TransactionPage:
-    """One page of history; pass the page's `next_cursor` as `before_id` for the next one."""
-    result = connection.execute(
-        text(
-            "SELECT id, created_at, occurred_at, type, amount, balance_after, description, user_id, "
-            "agent_id, event_id, reference_type, reference_id, model, input_tokens, "
-            "cached_input_tokens, output_tokens, tools, model_price_id, allocations "
-            "FROM credit_transactions WHERE organization_id = :org "
-            "AND (CAST(:before AS bigint) IS NULL OR id < :before) "
-            "AND (CAST(:type AS text) IS NULL OR type = :type) "
-            "AND (CAST(:user AS text) IS NULL OR user_id = :user) "
-            "AND (CAST(:agent AS text) IS NULL OR agent_id = :agent) "
-            "ORDER BY id DESC LIMIT :limit"
-        ),
-        {
-            "org": organization_id,
-            "before": before_id,
-            "type": type_,
-            "user": user_id,
-            "agent": agent_id,
-            "limit": limit + 1,
-        },
-    )
-    rows = [TransactionRow(*r) for r in result]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return TransactionPage(rows, rows[-1].id if more and rows else None)
+COLUMNS = (
+    "id, created_at, occurred_at, type, amount, balance_after, description, user_id, agent_id, event_id, "
+    "reference_type, reference_id, model, input_tokens, cached_input_tokens, output_tokens, tools, "
+    "model_price_id, allocations"
+)
+
+
+def transaction_by_key(connection: Connection, idempotency_key: str) -> TransactionRow | None:
+    row = connection.execute(
+        text(f"SELECT {COLUMNS} FROM credit_transactions WHERE idempotency_key = :k"),  # noqa: S608
+        {"k": idempotency_key},
+    ).first()
+    return None if row is None else TransactionRow(*row)
 
 
 def count_charged(connection: Connection, event_ids: list[str]) -> int:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.e2e.worker_process import BILLING
@@ -31,7 +32,12 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         [BILLING, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
     up = subprocess.Popen(
-        [BILLING, "up"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [BILLING, "up", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         lines = []
@@ -50,6 +56,14 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         history = json.loads(run("transactions", "demo-org", "--limit", "100", "--json").stdout)
         assert sum(1 for row in history["data"] if row["type"] == "usage") == 60
         assert run("reconcile").returncode == 0
+        api_line = next(line for line in lines if line.startswith("api:"))
+        base = api_line.split()[1]
+        token = (tmp_path / ".billing" / "admin_token").read_text().strip()
+        request = urllib.request.Request(
+            f"{base}/v1/organizations/demo-org/balance", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["balance"] == view["balance"]
     finally:
         up.send_signal(signal.SIGINT)
         up.communicate(timeout=60)

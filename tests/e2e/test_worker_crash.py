@@ -5,17 +5,19 @@ from __future__ import annotations
 import subprocess
 import threading
 
+import pytest
 from sqlalchemy import text
 
-from producers import Publisher
+from producers import InteractionFailed, MessageCompleted, Publisher
 from tests.conftest import BROKER_URL
 from tests.e2e.worker_process import BILLING, queue_depth, wait_for_queue
 from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
 from tests.pipeline_helpers import completed, rejected, scalar, usage_rows, wait_until
 
 
+@pytest.mark.parametrize("with_failures", [False, True], ids=["debits", "debits-and-failures"])
 def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
-    engine, process_env, queue_prefix, spawn_worker
+    engine, process_env, queue_prefix, spawn_worker, with_failures
 ):
     setup_prices(engine)
     orgs = [f"org-{i}" for i in range(20)]
@@ -23,6 +25,8 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
         create_org(engine, org)
         grant(engine, org, 1_000, f"seed-{org}")
     events = [completed(f"crash-{i}", org=orgs[i % 20], output_tokens=1 + i % 5) for i in range(5000)]
+    # Every 7th interaction fails; half of those failures are published before their debit.
+    failed = {e.event_id for i, e in enumerate(events) if with_failures and i % 7 == 3}
     worker = spawn_worker()
     worker.start()
     wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
@@ -30,7 +34,14 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     def publish() -> None:
         with Publisher(BROKER_URL, queue_prefix=queue_prefix, max_batch=10, linger_ms=5) as publisher:
             for start in range(0, len(events), 50):
-                publisher.publish_many(events[start : start + 50])
+                chunk = events[start : start + 50]
+                early = [e for i, e in enumerate(chunk) if e.event_id in failed and i % 2 == 0]
+                late = [e for e in chunk if e.event_id in failed and e not in early]
+                for e in early:
+                    publisher.publish_failure(interaction_failed(e))
+                publisher.publish_many(chunk)
+                for e in late:
+                    publisher.publish_failure(interaction_failed(e))
 
     publisher_thread = threading.Thread(target=publish)
     publisher_thread.start()
@@ -40,23 +51,34 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     publisher_thread.join(timeout=120)
     assert charged_at_kill < 5000, "the kill came too late to test anything"
     worker.start()
-    try:
-        wait_until(lambda: usage_rows(engine) == 5000, timeout=180, what="all 5000 debits")
-        wait_until(lambda: queue_depth(BROKER_URL, f"{queue_prefix}usage") == 0, what="the queue to drain")
-    finally:
-        worker.stop()
-    assert usage_rows(engine) == 5000
+    refunds = "SELECT count(*) FROM credit_transactions WHERE type = 'refund'"
+    wait_until(lambda: usage_rows(engine) == 5000, timeout=180, what="all 5000 debits")
+    wait_until(lambda: scalar(engine, refunds) == len(failed), timeout=120, what="every refund")
+    for queue in ("usage", "refunds"):
+        wait_until(
+            lambda q=queue: queue_depth(BROKER_URL, f"{queue_prefix}{q}") == 0, what=f"{queue} to drain"
+        )
+    assert usage_rows(engine) == 5000 and scalar(engine, refunds) == len(failed)
     assert (
         scalar(engine, "SELECT count(DISTINCT event_id) FROM credit_transactions WHERE type='usage'") == 5000
     )
-    for org in orgs[:3]:
-        spent = sum(e.output_tokens for e in events if e.organization_id == org)
+    for org in orgs:
+        spent = sum(e.output_tokens for e in events if e.organization_id == org and e.event_id not in failed)
         assert balance(engine, org).balance == cr(1_000) - cr(spent), org
     assert rejected(engine) == []
     reconcile = subprocess.run(
         [BILLING, "reconcile"], env=process_env, capture_output=True, text=True, timeout=60
     )
     assert reconcile.returncode == 0, reconcile.stdout
+
+
+def interaction_failed(event: MessageCompleted) -> InteractionFailed:
+    return InteractionFailed(
+        event_id=f"failed-{event.event_id}",
+        original_event_id=event.event_id,
+        organization_id=event.organization_id,
+        reason="the model stream was cut",
+    )
 
 
 def test_a_message_that_keeps_killing_its_worker_is_parked_after_bounded_redeliveries(

@@ -1,0 +1,84 @@
+"""The HTTP API for admins and the platform: `create_app(settings, engine)`.
+
+The engine is created here (or passed in), never at import time. Every error is the JSON body of
+api/errors.py; the OpenAPI document is at /openapi.json and its docs page at /docs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIFlask
+from flask import request
+from sqlalchemy import Engine
+
+from api import health, views_admin, views_org
+from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
+from api.openapi import finish_spec
+from api.ratelimit import RateLimiter
+from api.runtime import EXTENSION, PriceCache, Runtime
+from billing_core.db.engine import make_engine
+from billing_core.settings import Settings, load_settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+DESCRIPTION = """Credits of an AI-agent platform: balances, history, usage, metrics, check-balance.
+
+Authenticate with `Authorization: Bearer <token>`: the admin token, or an organization's API key.
+Credits are exact decimal strings with six decimals (`"-0.002350"`); send credits as decimal
+strings or integers, never floats. Every error is `{"error": {"type", "message", "field"?}}`.
+"""
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> APIFlask:
+    settings = settings or load_settings()
+    app = APIFlask("billing-api", title="Agent credit billing API", version="1.0", docs_path="/docs")
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        VALIDATION_ERROR_STATUS_CODE=400,
+        VALIDATION_ERROR_DESCRIPTION="Validation error (names the field)",
+        VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
+        HTTP_ERROR_SCHEMA=ERROR_SCHEMA,
+        AUTO_OPERATION_ID=True,
+        AUTO_SERVERS=False,
+        DESCRIPTION=DESCRIPTION,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions[EXTENSION] = Runtime(
+        settings=settings,
+        engine=engine or make_engine(settings),
+        catalogs=PriceCache(),
+        limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst),
+    )
+    register_error_handlers(app)
+
+    @app.before_request
+    def _refuse_nul_bytes() -> None:
+        # PostgreSQL text cannot hold NUL; such input is malformed whatever the endpoint.
+        for name, value in request.args.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise api_error(400, "validation_error", "parameters cannot contain NUL bytes", field=name)
+        if "\x00" in request.path:
+            raise api_error(400, "validation_error", "the path cannot contain NUL bytes")
+        if request.is_json and _holds_nul(request.get_json(silent=True)):
+            raise api_error(400, "validation_error", "JSON strings cannot contain NUL characters")
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(views_org.bp)
+    app.register_blueprint(views_admin.bp)
+
+    @app.spec_processor
+    def _finish(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+        return finish_spec(spec, views_admin.IDEMPOTENT_CREATES) if isinstance(spec, dict) else spec
+
+    return app

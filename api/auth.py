@@ -1,0 +1,137 @@
+"""Who is calling: the admin token, or an organization's API key, from `Authorization: Bearer`.
+
+- The admin token (ADMIN_TOKEN) may call everything. Unset or empty, admin access is disabled.
+- An API key may call only its own organization's endpoints, as far as its plan's API access
+  level allows (basic < full < enterprise). A key asking about another organization gets 404,
+  exactly as if that organization did not exist, so keys cannot probe for other organizations.
+- Missing, unknown or revoked tokens get 401; a known caller without the right gets 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from api.errors import api_error
+from api.runtime import runtime, write
+from billing_core.api_keys import authenticate_key
+from billing_core.plans import access_allows
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="billing"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    admin: bool
+    organization_id: str | None = None
+    api_access: str | None = None
+    key_id: int | None = None
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise api_error(
+            401, "unauthorized", "an `Authorization: Bearer <token>` header is required", headers=_CHALLENGE
+        )
+    return token
+
+
+def _is_admin(token: str) -> bool:
+    configured = runtime().settings.admin_token
+    secret = configured.get_secret_value() if configured is not None else ""
+    return bool(secret) and hmac.compare_digest(token.encode(), secret.encode())
+
+
+def authenticate() -> Principal:
+    """The caller of the current request; raises 401 or 429."""
+    token = _bearer_token()
+    wait = runtime().limiter.acquire(token)
+    if wait > 0:
+        raise api_error(
+            429,
+            "rate_limited",
+            "too many requests for this token; retry later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    if _is_admin(token):
+        principal = Principal(admin=True)
+    else:
+        identity = write(lambda c: authenticate_key(c, token, datetime.now(UTC)))
+        if identity is None:
+            raise api_error(
+                401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE
+            )
+        principal = Principal(False, identity.organization_id, identity.api_access, identity.key_id)
+    g.principal = principal
+    return principal
+
+
+def _describe(view: Callable[..., Any], rule: str) -> None:
+    view.__doc__ = f"{(view.__doc__ or '').strip()}\n\nAccess: {rule}."
+
+
+def organization_access(level: str) -> Callable[[F], F]:
+    """The admin, or a key of the organization in the path whose plan's access includes `level`."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate()
+            org = kwargs.get("org")
+            if not principal.admin:
+                if principal.organization_id != org:
+                    raise api_error(404, "not_found", f"unknown organization {org!r}")
+                if not access_allows(principal.api_access or "", level):
+                    raise api_error(
+                        403,
+                        "forbidden",
+                        f"this endpoint needs API access {level!r}; the organization's plan gives "
+                        f"{principal.api_access!r}",
+                    )
+            return view(*args, **kwargs)
+
+        _describe(
+            wrapper, f"the admin token, or an API key of this organization with `{level}` access or more"
+        )
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def level_access(level: str) -> Callable[[F], F]:
+    """The admin, or any key whose plan's access includes `level` (for endpoints with no organization)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate()
+            if not principal.admin and not access_allows(principal.api_access or "", level):
+                raise api_error(403, "forbidden", f"this endpoint needs API access {level!r}")
+            return view(*args, **kwargs)
+
+        _describe(wrapper, f"the admin token, or an API key with `{level}` access")
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def admin_only(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not authenticate().admin:
+            raise api_error(403, "forbidden", "this endpoint needs the admin token")
+        return view(*args, **kwargs)
+
+    _describe(wrapper, "the admin token only")
+    return cast(F, wrapper)

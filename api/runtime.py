@@ -1,0 +1,70 @@
+"""What the app holds for its lifetime (settings, engine, price cache, rate limiter), and the two
+ways a view touches the database: a read (no writes, no transaction block), or a write in a unit
+of work that commits (retried on deadlock)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from flask import current_app
+from sqlalchemy import Connection, Engine
+
+from api.ratelimit import RateLimiter
+from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.prices import load_catalog
+from billing_core.pricing import PriceCatalog
+from billing_core.settings import Settings
+
+T = TypeVar("T")
+EXTENSION = "billing"
+
+
+class PriceCache:
+    """The price catalog, reloaded when older than `max_age` seconds or when asked for a fresh one."""
+
+    def __init__(self, max_age: float = 30.0) -> None:
+        self._max_age = max_age
+        self._catalog: PriceCatalog | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, connection: Connection, *, fresh: bool = False) -> PriceCatalog:
+        with self._lock:
+            if self._catalog is None or fresh or time.monotonic() - self._loaded_at > self._max_age:
+                self._catalog = load_catalog(connection)
+                self._loaded_at = time.monotonic()
+            return self._catalog
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    catalogs: PriceCache
+    limiter: RateLimiter
+
+
+def runtime() -> Runtime:
+    return cast(Runtime, current_app.extensions[EXTENSION])
+
+
+def read(work: Callable[[Connection], T]) -> T:
+    """Run `work` without a transaction block (autocommit): each statement sees its own snapshot
+    and no BEGIN/ROLLBACK round trips are paid. Views that need one snapshot use one statement."""
+    with runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return work(connection)
+
+
+def write(work: Callable[[Connection], T]) -> T:
+    """Run `work` in a transaction that commits when it returns; run again on a deadlock."""
+
+    def committed(uow: UnitOfWork) -> T:
+        value = work(uow.connection)
+        uow.commit()
+        return value
+
+    return run_in_transaction(runtime().engine, committed)

@@ -1,0 +1,167 @@
+"""Plans and what they entitle an organization to: API access level, agents, monthly credits.
+
+An organization's plan is the plan of its subscription whose status is `active` or `past_due`
+(the latest one if there are several); without such a subscription it is on `free`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
+
+FREE_PLAN = "free"
+# API access levels, from least to most; a level allows everything the levels before it allow.
+ACCESS_LEVELS = ("basic", "full", "enterprise")
+LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due")
+
+
+class PlanLimitReached(BillingError):
+    """Raised when an operation would take an organization past a limit of its plan."""
+
+    def __init__(self, organization_id: str, plan_code: str, limit_name: str, limit: int) -> None:
+        super().__init__(
+            f"organization {organization_id!r} is on plan {plan_code!r}, which allows at most "
+            f"{limit} {limit_name}; upgrade the plan to add more"
+        )
+        self.organization_id = organization_id
+        self.plan_code = plan_code
+        self.limit_name = limit_name
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Plan:
+    code: str
+    name: str
+    credits_per_month: int  # micro-credits
+    max_organizations: int
+    max_agents_per_organization: int
+    api_access: str
+    support_level: str
+    monthly_price_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    """What an organization may do now, and how much of it is used."""
+
+    organization_id: str
+    plan: Plan
+    subscription_status: str | None
+    agents: int
+
+    @property
+    def agents_remaining(self) -> int:
+        return max(self.plan.max_agents_per_organization - self.agents, 0)
+
+
+def access_allows(granted: str, required: str) -> bool:
+    """Whether an API access level includes what `required` needs (basic < full < enterprise)."""
+    if granted not in ACCESS_LEVELS or required not in ACCESS_LEVELS:
+        return False
+    return ACCESS_LEVELS.index(granted) >= ACCESS_LEVELS.index(required)
+
+
+def agent_limit_allows(plan: Plan, current_agents: int) -> bool:
+    """Whether one more agent fits in the plan."""
+    return current_agents < plan.max_agents_per_organization
+
+
+_COLUMNS = (
+    "p.code, p.name, p.credits_per_month, p.max_organizations, p.max_agents_per_organization, "
+    "p.api_access, p.support_level, p.monthly_price_cents, p.currency"
+)
+
+# The organization's live subscription, if any: the one whose period ends last.
+LIVE_SUBSCRIPTION_SQL = (
+    "SELECT s.plan_code, s.status FROM subscriptions s WHERE s.organization_id = :org "
+    "AND s.status IN ('active', 'past_due') "
+    "ORDER BY s.current_period_end DESC NULLS LAST, s.id DESC LIMIT 1"
+)
+
+
+def list_plans(connection: Connection) -> list[Plan]:
+    rows = connection.execute(
+        text(f"SELECT {_COLUMNS} FROM plans p ORDER BY p.monthly_price_cents, p.code")  # noqa: S608
+    )
+    return [Plan(*row) for row in rows]
+
+
+def organization_plan(connection: Connection, organization_id: str) -> tuple[Plan, str | None]:
+    """The organization's plan and the status of the subscription that gives it (None on free)."""
+    row = connection.execute(
+        text(
+            f"WITH live AS ({LIVE_SUBSCRIPTION_SQL}) "  # noqa: S608
+            f"SELECT {_COLUMNS}, (SELECT status FROM live) FROM plans p "
+            "WHERE p.code = COALESCE((SELECT plan_code FROM live), :free)"
+        ),
+        {"org": organization_id, "free": FREE_PLAN},
+    ).first()
+    if row is None:
+        raise LookupError(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
+    return Plan(*row[:9]), row[9]
+
+
+_FIND_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org")
+_LOCK_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org FOR UPDATE")
+
+
+def _require_organization(connection: Connection, organization_id: str, *, lock: bool = False) -> None:
+    sql = _LOCK_ORGANIZATION if lock else _FIND_ORGANIZATION
+    if connection.execute(sql, {"org": organization_id}).first() is None:
+        raise UnknownOrganization(organization_id)
+
+
+def _count_agents(connection: Connection, organization_id: str) -> int:
+    count: int = connection.execute(
+        text("SELECT count(*) FROM agents WHERE organization_id = :org"), {"org": organization_id}
+    ).scalar_one()
+    return count
+
+
+def entitlements(connection: Connection, organization_id: str) -> Entitlements:
+    _require_organization(connection, organization_id)
+    plan, status = organization_plan(connection, organization_id)
+    return Entitlements(organization_id, plan, status, _count_agents(connection, organization_id))
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    organization_id: str
+    agent_id: str
+    name: str | None
+    created: bool
+    agents: int
+    max_agents: int
+
+
+def create_agent(
+    connection: Connection, organization_id: str, agent_id: str, name: str | None = None
+) -> AgentResult:
+    """Register an agent; an existing one is returned as it is. Refused past the plan's limit.
+
+    The organization row is locked so that two concurrent creations cannot both take the last slot."""
+    if not agent_id or len(agent_id) > 200 or agent_id.strip() != agent_id:
+        raise InvalidInput("id", "must be 1-200 characters without surrounding spaces")
+    _require_organization(connection, organization_id, lock=True)
+    plan, _ = organization_plan(connection, organization_id)
+    existing = connection.execute(
+        text("SELECT name FROM agents WHERE organization_id = :org AND id = :id"),
+        {"org": organization_id, "id": agent_id},
+    ).first()
+    count = _count_agents(connection, organization_id)
+    if existing is not None:
+        return AgentResult(
+            organization_id, agent_id, existing[0], False, count, plan.max_agents_per_organization
+        )
+    if not agent_limit_allows(plan, count):
+        raise PlanLimitReached(organization_id, plan.code, "agents", plan.max_agents_per_organization)
+    connection.execute(
+        text("INSERT INTO agents (organization_id, id, name) VALUES (:org, :id, :name)"),
+        {"org": organization_id, "id": agent_id, "name": name},
+    )
+    return AgentResult(organization_id, agent_id, name, True, count + 1, plan.max_agents_per_organization)

@@ -1,0 +1,79 @@
+"""Driving the HTTP API in tests: the real app (Flask test client) on the test's database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from billing_core.settings import Settings
+from tests.ledger_helpers import committed
+
+ADMIN = "admin-token-for-tests"
+
+
+class Api:
+    """The app built with explicit settings; `token=None` sends no Authorization header."""
+
+    def __init__(self, database_url: str, engine: Engine, **settings: Any) -> None:
+        self.engine = engine
+        config = {"database_url": database_url, "admin_token": ADMIN, **settings}
+        self.app = create_app(Settings(**config), engine=engine)
+        self.client = self.app.test_client()
+
+    def call(self, method: str, path: str, *, token: str | None = ADMIN, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.call("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.call("DELETE", path, **kwargs)
+
+    def create_org(self, org: str) -> None:
+        response = self.post("/v1/organizations", json={"id": org})
+        assert response.status_code in (200, 201), response.json
+
+    def new_key(self, org: str, name: str = "test") -> dict[str, Any]:
+        response = self.post(f"/v1/organizations/{org}/api-keys", json={"name": name})
+        assert response.status_code == 201, response.json
+        return response.json  # type: ignore[no-any-return]
+
+
+def subscribe(engine: Engine, org: str, plan: str, status: str = "active") -> None:
+    """Put the organization on a plan through a manual subscription for the current month."""
+    now = datetime.now(UTC)
+    committed(
+        engine,
+        lambda c: c.execute(
+            text(
+                "INSERT INTO subscriptions (organization_id, plan_code, billing_interval, status, provider, "
+                "current_period_start, current_period_end) VALUES (:org, :plan, 'month', :status, 'manual', "
+                ":start, :end)"
+            ),
+            {
+                "org": org,
+                "plan": plan,
+                "status": status,
+                "start": now - timedelta(days=1),
+                "end": now + timedelta(days=29),
+            },
+        ),
+    )
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error object of a JSON error response (and a check that it is one)."""
+    assert response.mimetype == "application/json", response.data[:200]
+    body = response.json
+    assert set(body) == {"error"}, body
+    assert {"type", "message"} <= set(body["error"]), body
+    return body["error"]  # type: ignore[no-any-return]

@@ -1,0 +1,81 @@
+"""`billing api` as an operator runs it: a real process serving over HTTP with waitress, and the
+in-process server that `billing up` can start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from billing_cli.api_commands import start_api_server
+from billing_core.settings import Settings
+from tests.ledger_helpers import create_org
+
+BILLING = str(Path(sys.executable).parent / "billing")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_billing_api_serves_the_api_over_http_until_stopped(database_url, engine):
+    create_org(engine, "acme")
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_TOKEN": "op-token"}
+    process = subprocess.Popen(
+        [BILLING, "api", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.2)
+        assert (status, body) == (200, {"status": "ok"})
+        status, body = _get(f"http://127.0.0.1:{port}/v1/organizations/acme/balance", "op-token")
+        assert status == 200 and body["balance"] == "0.000000"
+        status, body = _get(f"http://127.0.0.1:{port}/v1/organizations/acme/balance", "wrong")
+        assert status == 401 and body["error"]["type"] == "unauthorized"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    assert "op-token" not in out + err
+    assert f"127.0.0.1:{port}" in out
+
+
+def test_the_in_process_api_server_starts_on_a_free_port_and_stops(database_url, engine):
+    server = start_api_server(Settings(database_url=database_url, admin_token="t"), engine, port=0)
+    try:
+        assert _get(f"http://127.0.0.1:{server.port}/readyz")[0] == 200
+    finally:
+        server.stop()
+    try:
+        _get(f"http://127.0.0.1:{server.port}/healthz")
+        raise AssertionError("the server still answers after stop()")
+    except OSError:
+        pass
