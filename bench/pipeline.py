@@ -171,6 +171,8 @@ def run(config: BenchConfig) -> dict[str, object]:
             "BILLING_QUEUE_PREFIX": prefix,
         }
         billing = str(Path(sys.executable).parent / "billing")
+        # The workers' own log (group sizes, commit times) goes to BILLING_BENCH_WORKER_LOG if set.
+        worker_log = open(os.environ.get("BILLING_BENCH_WORKER_LOG", os.devnull), "ab")
         worker = subprocess.Popen(
             [
                 billing,
@@ -184,7 +186,7 @@ def run(config: BenchConfig) -> dict[str, object]:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=worker_log,
             start_new_session=True,
         )
         sampler = _RssSampler(worker.pid)
@@ -208,6 +210,7 @@ def run(config: BenchConfig) -> dict[str, object]:
             sampler.stop_event.set()
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
+            worker_log.close()
         with engine.connect() as c:
             rows, distinct, total = c.execute(
                 text(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
+from billing_core.subscriptions.calendar import yearly_price_cents
 
 FREE_PLAN = "free"
 # API access levels, from least to most; a level allows everything the levels before it allow.
@@ -43,6 +44,11 @@ class Plan:
     support_level: str
     monthly_price_cents: int
     currency: str
+
+    @property
+    def yearly_price_cents(self) -> int:
+        """12 × monthly × 0.8, exact in cents."""
+        return yearly_price_cents(self.monthly_price_cents)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ class Actors:
     debit_usage: dramatiq.Actor[Any, Any]
     refund_failed_interactions: dramatiq.Actor[Any, Any]
     park_exhausted: dramatiq.Actor[Any, Any]
+    grant_due_credits: dramatiq.Actor[Any, Any]
+
+
+GRANT_ACTOR = "grant_due_credits"
 
 
 def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
@@ -80,4 +84,26 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         on_retry_exhausted="park_exhausted",
         **RETRY_OPTIONS,
     )(refund_failed_interactions)
-    return Actors(debit_usage=debit, refund_failed_interactions=refund, park_exhausted=park)
+
+    def grant_due_credits(subscription_id: Any, period_start: Any, as_of: Any = None) -> None:
+        """Grant a subscription's month if it is still due; a duplicate message grants nothing."""
+        if not isinstance(subscription_id, int) or not isinstance(period_start, str):
+            runtime.parked_message(
+                kind="grants",
+                reason=rejections.MALFORMED,
+                payload={"args": [subscription_id, period_start, as_of]},
+                detail="expected (subscription id, period start as ISO 8601 time[, as of])",
+            )
+            return
+        runtime.grant_due(subscription_id, period_start, as_of if isinstance(as_of, str) else None)
+
+    grant = dramatiq.actor(
+        broker=broker,
+        actor_name=GRANT_ACTOR,
+        queue_name=queue(settings, "grants"),
+        on_retry_exhausted="park_exhausted",
+        **RETRY_OPTIONS,
+    )(grant_due_credits)
+    return Actors(
+        debit_usage=debit, refund_failed_interactions=refund, park_exhausted=park, grant_due_credits=grant
+    )

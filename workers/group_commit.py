@@ -3,9 +3,10 @@
 Each actor thread submits its (already decoded and priced) work and waits. A thread that finds
 fewer than `max_leaders` commits in progress becomes a leader: it takes everything submitted so
 far, commits it in one transaction, and wakes the others. Under load, groups grow by themselves;
-with one message in flight, nothing waits. A second leader lets one group's CPU work overlap the
-other's database round trips. Every submitter returns only after the commit that holds its work,
-so a message is acknowledged after its commit.
+with one message in flight, nothing waits. One leader per process is the default: concurrent
+groups of one process would mostly wait for each other's balance-row locks, and fewer, bigger
+transactions amortize each commit's round trips and WAL flush. Every submitter returns only after
+the commit that holds its work, so a message is acknowledged after its commit.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class _Slot(Generic[T]):
 
 class GroupCommitter(Generic[T]):
     def __init__(
-        self, commit: Callable[[list[T]], object], *, max_size: int = 5000, max_leaders: int = 2
+        self, commit: Callable[[list[T]], object], *, max_size: int = 5000, max_leaders: int = 1
     ) -> None:
         self._commit = commit
         self._max_size = max_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +18,42 @@ from billing_core.prices import load_catalog
 from billing_core.pricing import PriceCatalog
 from billing_core.refund_requests import FailureResult, handle_failures
 from billing_core.settings import Settings
+from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage_ingest import CatalogCache, IngestResult, PreparedUsage, prepare_usage, record_usage
 from workers.group_commit import GroupCommitter
 
 log = logging.getLogger("billing.workers")
+
+
+class GroupStats:
+    """Logs, every `every` seconds, how big the group commits were and how long they took."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        self._log = logger
+        self._every = every
+        self._lock = threading.Lock()
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self._since, self._groups, self._messages, self._events, self._busy = now, 0, 0, 0, 0.0
+
+    def add(self, messages: int, events: int, seconds: float) -> None:
+        with self._lock:
+            self._groups += 1
+            self._messages += messages
+            self._events += events
+            self._busy += seconds
+            now = time.monotonic()
+            if now - self._since >= self._every:
+                self._log.info(
+                    "usage: %d events/s; %d commits of %.1f messages / %.0f events, %.1f ms each",
+                    self._events / (now - self._since),
+                    self._groups,
+                    self._messages / self._groups,
+                    self._events / self._groups,
+                    1000 * self._busy / self._groups,
+                )
+                self._reset(now)
 
 
 class WorkerRuntime:
@@ -32,6 +65,7 @@ class WorkerRuntime:
         self.usage: GroupCommitter[PreparedUsage] = GroupCommitter(
             self._commit_usage, max_size=settings.usage_batch_size * 4
         )
+        self.throughput = GroupStats(log)
         self.counters: dict[str, int] = {"charged": 0, "duplicates": 0, "rejected": 0, "conflicts": 0}
 
     @property
@@ -58,7 +92,9 @@ class WorkerRuntime:
             uow.commit()
             return result
 
+        started = time.monotonic()
         result = run_in_transaction(self.engine, work)
+        self.throughput.add(len(parts), len(prepared.priced), time.monotonic() - started)
         self.counters["charged"] += len(result.charged)
         self.counters["duplicates"] += len(result.batch.duplicates)
         self.counters["conflicts"] += len(result.batch.conflicts)
@@ -89,6 +125,20 @@ class WorkerRuntime:
                 ", ".join(sorted({r.reason for r in result.rejected})),
             )
         return result
+
+    def grant_due(self, subscription_id: int, period_start: str, as_of: str | None = None) -> bool:
+        """Apply one due grant found by the sweeper (at the sweep's time, when it says)."""
+        start = datetime.fromisoformat(period_start)
+        now = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
+
+        def work(uow: UnitOfWork) -> bool:
+            granted = grant_due_credits(uow.connection, subscription_id, start, now)
+            uow.commit()
+            return granted
+
+        granted = run_in_transaction(self.engine, work)
+        self.counters["granted"] = self.counters.get("granted", 0) + int(granted)
+        return granted
 
     def park(self, rejection: rejections.Rejection) -> None:
         """Store one rejected message in its own committed transaction."""

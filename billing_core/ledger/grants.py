@@ -31,9 +31,12 @@ class GrantRequest:
     reference_id: str = ""
     subscription_id: int | None = None
     period_start: datetime | None = None
+    grant_kind: str = "period"  # a subscription's monthly allowance, or `upgrade:<plan>`
 
     def payload(self) -> dict[str, object]:
+        kind = {"grant_kind": self.grant_kind} if self.grant_kind != "period" else {}
         return {
+            **kind,
             "organization_id": self.organization_id,
             "amount": self.amount,
             "type": self.type,
@@ -75,8 +78,9 @@ def grant_credits(connection: Connection, request: GrantRequest, now: datetime) 
     grant_id: int = connection.execute(
         text(
             "INSERT INTO credit_grants (organization_id, source, amount, remaining, effective_at, "
-            "expires_at, priority, subscription_id, period_start) VALUES (:org, :source, :amount, "
-            ":remaining, :effective_at, :expires_at, :priority, :subscription_id, :period_start) "
+            "expires_at, priority, subscription_id, period_start, grant_kind) VALUES (:org, :source, "
+            ":amount, :remaining, :effective_at, :expires_at, :priority, :subscription_id, "
+            ":period_start, :grant_kind) "
             "RETURNING id"
         ),
         {
@@ -89,6 +93,7 @@ def grant_credits(connection: Connection, request: GrantRequest, now: datetime) 
             "priority": request.priority,
             "subscription_id": request.subscription_id,
             "period_start": request.period_start,
+            "grant_kind": request.grant_kind,
         },
     ).scalar_one()
     account.balance += request.amount

@@ -160,8 +160,8 @@ def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now
         result.charged[event.event_id] = cost
 
     if insert_counted(connection, rows) != len(rows):
-        # Another organization's event with the same id was committed meanwhile: start over.
-        raise RetryableConflict("usage event ids raced across organizations")
+        # The same event id was debited for another organization meanwhile: start over.
+        raise RetryableConflict("an event of this batch was debited by another transaction meanwhile")
     save_grant_remainders(connection, touched)
     save_accounts(connection, (accounts[o] for o in sorted({r.organization_id for r in rows})), now)
     _add_to_daily_rollup(connection, [p for p, _ in new])
