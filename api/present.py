@@ -63,5 +63,10 @@ def plan(p: Plan) -> dict[str, Any]:
         "api_access": p.api_access,
         "support_level": p.support_level,
         "monthly_price_cents": p.monthly_price_cents,
+        "yearly_price_cents": p.yearly_price_cents,
         "currency": p.currency,
+        "prices": [
+            {"interval": "month", "price_cents": p.monthly_price_cents, "currency": p.currency},
+            {"interval": "year", "price_cents": p.yearly_price_cents, "currency": p.currency},
+        ],
     }

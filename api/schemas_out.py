@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,6 +146,12 @@ class AgentOut(BaseModel):
     max_agents: int
 
 
+class PlanPriceOut(BaseModel):
+    interval: Literal["month", "year"]
+    price_cents: int
+    currency: str
+
+
 class PlanOut(BaseModel):
     code: str
     name: str
@@ -155,7 +161,9 @@ class PlanOut(BaseModel):
     api_access: str
     support_level: str
     monthly_price_cents: int
+    yearly_price_cents: int = Field(description="12 × monthly × 0.8 (20% off), exact in cents")
     currency: str
+    prices: list[PlanPriceOut] = Field(description="The price of each billing interval")
 
 
 class PlansOut(BaseModel):

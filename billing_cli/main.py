@@ -13,9 +13,12 @@ from billing_cli import (
     api_commands,
     bench_commands,
     ledger_commands,
+    plan_commands,
     price_commands,
     refund_commands,
+    scheduler_commands,
     up,
+    webhook_commands,
     worker_commands,
 )
 from billing_cli.context import CommandContext
@@ -39,9 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(run=migrate)
     ledger_commands.register(sub)
     price_commands.register(sub)
+    plan_commands.register(sub)
+    scheduler_commands.register(sub)
     up.register(sub)
     worker_commands.register(sub)
     refund_commands.register(sub)
+    webhook_commands.register(sub)
     bench_commands.register(sub)
     api_commands.register(sub)
     return parser

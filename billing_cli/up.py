@@ -15,6 +15,7 @@ from billing_cli.api_commands import start_api_server
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.demo import run_demo
 from billing_cli.processes import start_workers
+from billing_cli.scheduler_commands import SweeperThread
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
 from billing_core.db.uow import UnitOfWork
 from billing_core.prices import add_model_prices, add_tool_price
@@ -78,8 +79,10 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     settings = embedded_admin_token(ctx)
     workers = start_workers(settings, ctx.engine, threads=args.threads)
     api = start_api_server(settings, ctx.engine, host=args.host, port=args.port)
+    sweeper = SweeperThread(ctx.engine, workers.actors.grant_due_credits.send, interval=60.0).start()
     print(f"database: {database} (migrated; default prices seeded)")
     print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
+    print("scheduler: a grant sweep every minute, grants on the grants queue")
     print(f"api:      http://{api.host}:{api.port} (docs at /docs)", end="")
     print("" if ctx.settings.admin_token else f"; admin token in {settings.data_dir}/admin_token")
     print("ready. In another terminal: .venv/bin/billing demo && .venv/bin/billing balance demo-org")
@@ -91,6 +94,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     while not stop.wait(0.5):
         if deadline is not None and time.monotonic() > deadline:
             break
+    sweeper.stop()
     api.stop()
     workers.stop()
     print("stopped")

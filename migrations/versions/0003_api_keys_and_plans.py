@@ -34,9 +34,9 @@ INSERT INTO plans (code, name, credits_per_month, max_organizations, max_agents_
                    api_access, support_level, monthly_price_cents)
 VALUES
     ('free', 'Free', 0, 1, 1, 'basic', 'standard', 0),
-    ('starter', 'Starter', 1000000000, 1, 3, 'basic', 'standard', 1000),
-    ('pro', 'Pro', 5000000000, 3, 10, 'full', 'standard', 2000),
-    ('business', 'Business', 25000000000, 10, 50, 'enterprise', 'priority', 9900)
+    ('starter', 'Starter', 500000000, 1, 3, 'basic', 'standard', 1000),
+    ('pro', 'Pro', 1000000000, 3, 10, 'full', 'standard', 2000),
+    ('business', 'Business', 5000000000, 10, 50, 'enterprise', 'priority', 9900)
 ON CONFLICT (code) DO NOTHING;
 """
 

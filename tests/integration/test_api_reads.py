@@ -210,14 +210,22 @@ def test_entitlements_follow_the_live_subscription_and_plans_are_listed(api, eng
         "enterprise",
         "priority",
     )
-    assert (business["credits_per_month"], business["agents_remaining"]) == ("25000.000000", 50)
+    assert (business["credits_per_month"], business["agents_remaining"]) == ("5000.000000", 50)
     plans = api.get("/v1/plans").json["data"]
     assert [(p["code"], p["credits_per_month"], p["monthly_price_cents"]) for p in plans] == [
         ("free", "0.000000", 0),
-        ("starter", "1000.000000", 1000),
-        ("pro", "5000.000000", 2000),
-        ("business", "25000.000000", 9900),
+        ("starter", "500.000000", 1000),
+        ("pro", "1000.000000", 2000),
+        ("business", "5000.000000", 9900),
     ]
+    pro = plans[2]
+    assert (pro["yearly_price_cents"], pro["prices"]) == (
+        19_200,
+        [
+            {"interval": "month", "price_cents": 2_000, "currency": "USD"},
+            {"interval": "year", "price_cents": 19_200, "currency": "USD"},
+        ],
+    )
 
 
 def test_the_one_statement_balance_snapshot_equals_the_balance_view(api, engine):

@@ -1,0 +1,103 @@
+"""The public receiver of payment-provider webhooks: verify, record, enqueue, answer.
+
+Verification runs on the raw body. A verified delivery is written to the inbox (unique per
+provider and external id) and committed; only a new row is enqueued, after the commit. The
+request never calls the provider. A missing or empty secret disables that provider's endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
+
+from billing_core.db.engine import make_engine
+from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.settings import Settings, load_settings
+from billing_core.webhook_inbox import record_delivery
+from webhooks.verify import Refused, verify_recurrente, verify_stripe
+
+MAX_BODY_BYTES = 1024 * 1024
+log = logging.getLogger("billing.webhooks")
+Enqueue = Callable[[int], None]
+
+
+def _error(status: int, type_: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"type": type_, "message": message}}), status
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, enqueue: Enqueue | None = None
+) -> Flask:
+    """`enqueue(inbox_id)` hands a new inbox row to the webhooks queue (None: rows wait for the sweeper)."""
+    settings = settings or load_settings()
+    engine = engine or make_engine(settings)
+    app = Flask("billing-webhooks")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    def secret(value: Any) -> str | None:
+        text = value.get_secret_value() if value is not None else ""
+        return text or None
+
+    def accept(
+        provider: str, external_id: str, event_type: str, payload: dict[str, Any]
+    ) -> tuple[Response, int]:
+        def work(uow: UnitOfWork) -> int | None:
+            row_id = record_delivery(
+                uow.connection, provider, external_id, event_type, payload, datetime.now(UTC)
+            )
+            uow.commit()
+            return row_id
+
+        row_id = run_in_transaction(engine, work)
+        if row_id is not None and enqueue is not None:
+            enqueue(row_id)  # after the commit; a crash here is finished by the inbox sweeper
+        return jsonify({"received": True, "duplicate": row_id is None}), 200
+
+    def refuse(provider: str, refusal: Refused) -> tuple[Response, int]:
+        log.warning("refused %s webhook from %s: %s", provider, request.remote_addr, refusal.reason)
+        return _error(refusal.status, "refused", refusal.reason)
+
+    @app.post("/webhooks/stripe")
+    def stripe_webhook() -> tuple[Response, int]:
+        key = secret(settings.stripe_webhook_secret)
+        if key is None:
+            return _error(404, "disabled", "Stripe webhooks are not configured")
+        try:
+            event = verify_stripe(request.get_data(), request.headers.get("Stripe-Signature"), key)
+        except Refused as refusal:
+            return refuse("stripe", refusal)
+        return accept("stripe", event["id"], event["type"], event)
+
+    @app.post("/webhooks/recurrente")
+    def recurrente_webhook() -> tuple[Response, int]:
+        key = secret(settings.recurrente_webhook_secret)
+        if key is None:
+            return _error(404, "disabled", "Recurrente webhooks are not configured")
+        headers = {
+            name: request.headers.get(name, "") for name in ("svix-id", "svix-timestamp", "svix-signature")
+        }
+        try:
+            event = verify_recurrente(request.get_data(), headers, key)
+        except Refused as refusal:
+            return refuse("recurrente", refusal)
+        return accept("recurrente", headers["svix-id"], event["event_type"], event)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return jsonify({"status": "ok"}), 200
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[Response, int]:
+        if error.code == 413:
+            log.warning("refused webhook from %s: body over %d bytes", request.remote_addr, MAX_BODY_BYTES)
+        return _error(
+            error.code or 500, (error.name or "error").lower().replace(" ", "_"), error.description or ""
+        )
+
+    return app
