@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from waitress.server import create_server
@@ -45,7 +46,12 @@ def start_api_server(
     threads: int = 4,
 ) -> ApiServer:
     """Serve the API in this process on a daemon thread; `port=0` picks a free port. Call `.stop()`."""
-    server = create_server(create_app(settings, engine), host=host, port=port, threads=threads)
+    return start_server(create_app(settings, engine), host=host, port=port, threads=threads)
+
+
+def start_server(app: Any, *, host: str, port: int, threads: int = 4) -> ApiServer:
+    """Serve any WSGI app with waitress on a daemon thread."""
+    server = create_server(app, host=host, port=port, threads=threads)
     bound_port = int(server.effective_port)
     thread = threading.Thread(target=server.run, name="billing-api", daemon=True)
     thread.start()

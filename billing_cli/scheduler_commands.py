@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from billing_cli.context import CommandContext, parse_time, utcnow
+from billing_cli.webhook_commands import Enqueue, queue_enqueuer, sweep_inbox
 from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import SweepResult, sweep
@@ -67,18 +68,23 @@ def describe(result: SweepResult) -> str:
 
 def scheduler_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     send = queue_sender(ctx.settings, ctx.engine) if ctx.settings.broker_url else None
-    if args.once:
-        print(describe(run_sweep(ctx.engine, args.now or utcnow(), send)))
-        return 0
-    while True:  # pragma: no cover - runs until stopped
-        print(describe(run_sweep(ctx.engine, utcnow(), send)), flush=True)
-        time.sleep(args.interval)
+    enqueue = queue_enqueuer(ctx.settings) if ctx.settings.broker_url else None
+    while True:
+        now = args.now or utcnow() if args.once else utcnow()
+        stale = sweep_inbox(ctx.engine, now, enqueue)
+        print(f"{describe(run_sweep(ctx.engine, now, send))}; {stale} stale webhook(s) resumed", flush=True)
+        if args.once:
+            return 0
+        time.sleep(args.interval)  # pragma: no cover - runs until stopped
 
 
 class SweeperThread:
     """`billing up`'s scheduler: a sweep every `interval` seconds until stopped."""
 
-    def __init__(self, engine: Engine, send: Send | None, interval: float = 60.0) -> None:
+    def __init__(
+        self, engine: Engine, send: Send | None, interval: float = 60.0, enqueue: Enqueue | None = None
+    ) -> None:
+        self._enqueue = enqueue
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(engine, send, interval), name="sweeper", daemon=True
@@ -91,6 +97,7 @@ class SweeperThread:
     def _run(self, engine: Engine, send: Send | None, interval: float) -> None:
         while not self._stop.is_set():
             try:
+                sweep_inbox(engine, utcnow(), self._enqueue)
                 result = run_sweep(engine, utcnow(), send)
                 if result.granted or result.due or result.expired or result.ended:
                     log.info("sweep: %s", describe(result))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from billing_cli.api_commands import start_api_server
+from billing_cli.api_commands import start_api_server, start_server
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.demo import run_demo
 from billing_cli.processes import start_workers
@@ -21,6 +21,7 @@ from billing_core.db.uow import UnitOfWork
 from billing_core.prices import add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
+from webhooks.app import create_app as create_webhooks_app
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.add_argument("--threads", type=int, default=4, help="worker threads")
     up.add_argument("--host", default="127.0.0.1", help="address of the HTTP API")
     up.add_argument("--port", type=int, default=8000, help="port of the HTTP API (0: any free port)")
+    up.add_argument("--webhooks-port", type=int, default=8001, help="port of the webhook receiver (0: any)")
     up.add_argument("--exit-after", type=float, help=argparse.SUPPRESS)  # for tests: stop after N seconds
     up.set_defaults(run=up_cmd)
     demo = sub.add_parser(
@@ -79,10 +81,16 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     settings = embedded_admin_token(ctx)
     workers = start_workers(settings, ctx.engine, threads=args.threads)
     api = start_api_server(settings, ctx.engine, host=args.host, port=args.port)
-    sweeper = SweeperThread(ctx.engine, workers.actors.grant_due_credits.send, interval=60.0).start()
+    enqueue = workers.actors.process_webhook.send
+    hooks = start_server(
+        create_webhooks_app(settings, ctx.engine, enqueue=enqueue), host=args.host, port=args.webhooks_port
+    )
+    grants = workers.actors.grant_due_credits.send
+    sweeper = SweeperThread(ctx.engine, grants, interval=60.0, enqueue=enqueue).start()
     print(f"database: {database} (migrated; default prices seeded)")
     print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
     print("scheduler: a grant sweep every minute, grants on the grants queue")
+    print(f"webhooks: http://{hooks.host}:{hooks.port}/webhooks/stripe and /webhooks/recurrente")
     print(f"api:      http://{api.host}:{api.port} (docs at /docs)", end="")
     print("" if ctx.settings.admin_token else f"; admin token in {settings.data_dir}/admin_token")
     print("ready. In another terminal: .venv/bin/billing demo && .venv/bin/billing balance demo-org")
@@ -95,6 +103,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
         if deadline is not None and time.monotonic() > deadline:
             break
     sweeper.stop()
+    hooks.stop()
     api.stop()
     workers.stop()
     print("stopped")

@@ -1,16 +1,30 @@
-"""`billing webhooks`: serve the payment-provider receiver; `billing webhooks inbox`: list deliveries."""
+"""`billing webhooks`: serve the payment-provider receiver; `inbox` lists deliveries; `replay ID`
+applies one again. Also the inbox sweep that the scheduler runs."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime, timedelta
 
+import dramatiq
+from sqlalchemy import Engine
 from waitress.server import create_server
 
-from billing_cli.context import CommandContext
+from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
-from billing_core.webhook_inbox import STATUSES, list_rows
+from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.provider_events.common import NotYet
+from billing_core.provider_events.processing import process_inbox_row
+from billing_core.settings import Settings
+from billing_core.webhook_inbox import STATUSES, list_rows, stale_pending
 from webhooks.app import create_app
+from workers.actors import WEBHOOK_ACTOR
+from workers.broker import build_broker
+
+STALE_AFTER = timedelta(minutes=5)
+Enqueue = Callable[[int], object]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,15 +39,59 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     inbox.add_argument("--limit", type=int, default=50)
     inbox.add_argument("--json", action="store_true")
     inbox.set_defaults(run=list_inbox)
+    replay = actions.add_parser("replay", help="apply one stored delivery (if not applied yet)")
+    replay.add_argument("inbox_id", type=int)
+    replay.set_defaults(run=replay_row)
+
+
+def queue_enqueuer(settings: Settings) -> Enqueue:
+    """Send inbox row ids to the webhooks actor on the broker of BROKER_URL."""
+    broker = build_broker(settings)
+    queue_name = f"{settings.queue_prefix}webhooks"
+    broker.declare_queue(queue_name)
+
+    def enqueue(inbox_id: int) -> object:
+        message: dramatiq.Message[object] = dramatiq.Message(
+            queue_name=queue_name, actor_name=WEBHOOK_ACTOR, args=(inbox_id,), kwargs={}, options={}
+        )
+        return broker.enqueue(message)
+
+    return enqueue
+
+
+def process_now(engine: Engine, inbox_id: int, now: datetime) -> str:
+    """Apply one row in this process; a row that must wait for another event stays pending."""
+
+    def work(uow: UnitOfWork) -> str:
+        status = process_inbox_row(uow.connection, inbox_id, now)
+        uow.commit()
+        return status
+
+    try:
+        return run_in_transaction(engine, work)
+    except NotYet:
+        return "pending"
+
+
+def sweep_inbox(engine: Engine, now: datetime, enqueue: Enqueue | None) -> int:
+    """Rows still pending minutes after they arrived (a crash between commit and enqueue, or an
+    event that waited for another): hand them to the queue again, or apply them here."""
+    with engine.connect() as connection:
+        stale = stale_pending(connection, now, STALE_AFTER)
+    for inbox_id in stale:
+        if enqueue is not None:
+            enqueue(inbox_id)
+        else:
+            process_now(engine, inbox_id, now)
+    return len(stale)
 
 
 def serve(ctx: CommandContext, args: argparse.Namespace) -> int:
-    server = create_server(
-        create_app(ctx.settings, ctx.engine), host=args.host, port=args.port, threads=args.threads
-    )
-    print(
-        f"webhooks on http://{args.host}:{server.effective_port}/webhooks/{{stripe,recurrente}}", flush=True
-    )
+    enqueue = queue_enqueuer(ctx.settings) if ctx.settings.broker_url else None
+    app = create_app(ctx.settings, ctx.engine, enqueue=enqueue)
+    server = create_server(app, host=args.host, port=args.port, threads=args.threads)
+    where = f"http://{args.host}:{server.effective_port}"
+    print(f"webhooks on {where}/webhooks/stripe and {where}/webhooks/recurrente", flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -51,10 +109,13 @@ def list_inbox(ctx: CommandContext, args: argparse.Namespace) -> int:
         print(
             table(
                 ["id", "provider", "external_id", "type", "status", "received_at"],
-                [
-                    (r.id, r.provider, r.external_id, r.event_type, r.status, r.received_at.isoformat())
-                    for r in rows
-                ],
+                [(r.id, r.provider, r.external_id, r.event_type, r.status, r.received_at) for r in rows],
             )
         )
     return 0
+
+
+def replay_row(ctx: CommandContext, args: argparse.Namespace) -> int:
+    status = process_now(ctx.engine, args.inbox_id, utcnow())
+    print(f"inbox row {args.inbox_id}: {status}")
+    return 0 if status in ("processed", "ignored") else 1

@@ -24,7 +24,7 @@ from webhooks.verify import Refused, verify_recurrente, verify_stripe
 
 MAX_BODY_BYTES = 1024 * 1024
 log = logging.getLogger("billing.webhooks")
-Enqueue = Callable[[int], None]
+Enqueue = Callable[[int], object]
 
 
 def _error(status: int, type_: str, message: str) -> tuple[Response, int]:

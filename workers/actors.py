@@ -8,6 +8,7 @@ from typing import Any
 import dramatiq
 
 from billing_core import rejections
+from billing_core.provider_events.common import NotYet
 from producers import wire
 from workers.broker import queue
 from workers.runtime import WorkerRuntime
@@ -22,9 +23,12 @@ class Actors:
     refund_failed_interactions: dramatiq.Actor[Any, Any]
     park_exhausted: dramatiq.Actor[Any, Any]
     grant_due_credits: dramatiq.Actor[Any, Any]
+    process_webhook: dramatiq.Actor[Any, Any]
 
 
 GRANT_ACTOR = "grant_due_credits"
+WEBHOOK_ACTOR = "process_webhook"
+NOT_YET_DELAY_MS = 30_000  # an event that needs another one first waits for it
 
 
 def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
@@ -104,6 +108,33 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         on_retry_exhausted="park_exhausted",
         **RETRY_OPTIONS,
     )(grant_due_credits)
+
+    def process_webhook(inbox_id: Any) -> None:
+        """Apply a stored provider event once; one that needs state not created yet is retried."""
+        if not isinstance(inbox_id, int):
+            runtime.parked_message(
+                kind="webhooks",
+                reason=rejections.MALFORMED,
+                payload={"args": inbox_id},
+                detail="the message's argument must be an inbox row id",
+            )
+            return
+        try:
+            runtime.process_webhook(inbox_id)
+        except NotYet as wait:
+            raise dramatiq.Retry(str(wait), delay=NOT_YET_DELAY_MS) from None
+
+    webhook = dramatiq.actor(
+        broker=broker,
+        actor_name=WEBHOOK_ACTOR,
+        queue_name=queue(settings, "webhooks"),
+        on_retry_exhausted="park_exhausted",
+        **RETRY_OPTIONS,
+    )(process_webhook)
     return Actors(
-        debit_usage=debit, refund_failed_interactions=refund, park_exhausted=park, grant_due_credits=grant
+        debit_usage=debit,
+        refund_failed_interactions=refund,
+        park_exhausted=park,
+        grant_due_credits=grant,
+        process_webhook=webhook,
     )

@@ -16,6 +16,7 @@ from billing_core.db.engine import make_engine
 from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.prices import load_catalog
 from billing_core.pricing import PriceCatalog
+from billing_core.provider_events.processing import process_inbox_row
 from billing_core.refund_requests import FailureResult, handle_failures
 from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import grant_due_credits
@@ -139,6 +140,16 @@ class WorkerRuntime:
         granted = run_in_transaction(self.engine, work)
         self.counters["granted"] = self.counters.get("granted", 0) + int(granted)
         return granted
+
+    def process_webhook(self, inbox_id: int) -> str:
+        """Apply one inbox row in one transaction; NotYet propagates so that the actor retries."""
+
+        def work(uow: UnitOfWork) -> str:
+            status = process_inbox_row(uow.connection, inbox_id, datetime.now(UTC))
+            uow.commit()
+            return status
+
+        return run_in_transaction(self.engine, work)
 
     def park(self, rejection: rejections.Rejection) -> None:
         """Store one rejected message in its own committed transaction."""

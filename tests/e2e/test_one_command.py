@@ -32,7 +32,7 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         [BILLING, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
     up = subprocess.Popen(
-        [BILLING, "up", "--port", "0"],
+        [BILLING, "up", "--port", "0", "--webhooks-port", "0"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

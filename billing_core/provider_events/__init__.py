@@ -1,0 +1,1 @@
+"""Payment-provider events (from the webhook inbox) translated into subscription commands."""

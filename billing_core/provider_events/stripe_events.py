@@ -1,0 +1,97 @@
+"""Stripe events (API objects as Stripe sends them) as subscription commands.
+
+The checkout sets `subscription_data.metadata` = {organization_id, plan, interval}; invoices carry it
+under `parent.subscription_details.metadata`. Activation and renewals come from `invoice.paid`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from billing_core.errors import InvalidInput
+from billing_core.provider_events.common import (
+    Handler,
+    dig,
+    end_now,
+    epoch,
+    existing,
+    mark_past_due,
+    newer_than_seen,
+    pay_period,
+    set_cancel_at_period_end,
+)
+from billing_core.subscriptions import service, store
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    details = dig(invoice, "parent", "subscription_details") or {}
+    subscription = details.get("subscription") or invoice.get("subscription")
+    return subscription, details.get("metadata") or {}
+
+
+def _invoice_period_start(invoice: dict[str, Any]) -> datetime:
+    lines = dig(invoice, "lines", "data") or []
+    start = dig(lines[0], "period", "start") if lines else invoice.get("period_start")
+    if start is None:
+        raise InvalidInput("invoice.lines", "no billing period on the invoice")
+    return epoch(start)
+
+
+def invoice_paid(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    invoice = event["data"]["object"]
+    subscription_id, metadata = _invoice_subscription(invoice)
+    period_start = _invoice_period_start(invoice)
+    known = store.find_by_provider_id(connection, "stripe", subscription_id) if subscription_id else None
+    if known is None and invoice.get("billing_reason") == "subscription_create":
+        for field in ("organization_id", "plan", "interval"):
+            if not metadata.get(field):
+                raise InvalidInput(f"subscription metadata.{field}", "is required to activate")
+        service.activate_subscription(
+            connection,
+            metadata["organization_id"],
+            metadata["plan"],
+            metadata["interval"],
+            "stripe",
+            subscription_id,
+            period_start,
+            now,
+            provider_customer_id=invoice.get("customer"),
+        )
+        return
+    pay_period(connection, existing(connection, "stripe", subscription_id), period_start, now)
+
+
+def invoice_payment_failed(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    invoice = event["data"]["object"]
+    subscription_id, _ = _invoice_subscription(invoice)
+    sub = existing(connection, "stripe", subscription_id)
+    if _invoice_period_start(invoice) >= sub.state.period_end:  # the renewal is not paid yet
+        mark_past_due(connection, sub, now)
+
+
+def subscription_updated(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    obj = event["data"]["object"]
+    sub = existing(connection, "stripe", obj.get("id"))
+    if newer_than_seen(connection, sub, epoch(event["created"])):
+        set_cancel_at_period_end(connection, sub, bool(obj.get("cancel_at_period_end")), now)
+
+
+def subscription_deleted(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    end_now(connection, existing(connection, "stripe", event["data"]["object"].get("id")), now)
+
+
+def informational(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    """Stored and marked processed; the state changes come with the invoice events."""
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": informational,
+    "customer.subscription.created": informational,
+    "customer.subscription.updated": subscription_updated,
+    "customer.subscription.deleted": subscription_deleted,
+    "invoice.paid": invoice_paid,
+    "invoice.payment_failed": invoice_payment_failed,
+}
