@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     api.add_argument("--requests", type=int, default=1000, help="timed requests per endpoint")
     api.add_argument("--json", action="store_true", help="print only the JSON line")
     api.set_defaults(run=bench_api)
+    hooks = bench.add_parser("webhooks", help="signed deliveries against the receiver; then process them all")
+    hooks.add_argument("--deliveries", type=int, default=2000)
+    hooks.add_argument("--concurrency", type=int, default=8)
+    hooks.add_argument("--json", action="store_true", help="print only the JSON line")
+    hooks.set_defaults(run=bench_webhooks)
 
 
 def bench_pipeline(ctx: CommandContext, args: argparse.Namespace) -> int:
@@ -59,3 +64,12 @@ def bench_api(ctx: CommandContext, args: argparse.Namespace) -> int:
         return 2
     config = ApiBenchConfig(args.transactions, args.orgs, args.requests, ctx.settings.database_url)
     return main(config, args.json)
+
+
+def bench_webhooks(ctx: CommandContext, args: argparse.Namespace) -> int:
+    from bench.webhooks import WebhookBenchConfig, main
+
+    if not ctx.settings.database_url:
+        print("error: the benchmark needs DATABASE_URL (a role that may create databases)", file=sys.stderr)
+        return 2
+    return main(WebhookBenchConfig(args.deliveries, args.concurrency, ctx.settings.database_url), args.json)
