@@ -56,6 +56,11 @@ def payment_succeeded(connection: Connection, event: dict[str, Any], now: dateti
             provider_customer_id=dig(event, "customer", "id"),
         )
         return
+    upgrade = dig(event, "checkout", "metadata", "upgrade_plan")
+    if upgrade:  # the one-off checkout of an upgrade's prorated difference
+        if known.pending_upgrade_plan == upgrade:  # otherwise applied already
+            service.record_upgrade_payment(connection, known.id, upgrade, now)
+        return
     due = (
         known.state.period_end
         if paid_at >= known.state.period_end - EARLY_RENEWAL

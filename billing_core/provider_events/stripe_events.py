@@ -61,7 +61,14 @@ def invoice_paid(connection: Connection, event: dict[str, Any], now: datetime) -
             provider_customer_id=invoice.get("customer"),
         )
         return
-    pay_period(connection, existing(connection, "stripe", subscription_id), period_start, now)
+    sub = existing(connection, "stripe", subscription_id)
+    if invoice.get("billing_reason") == "subscription_update":
+        # The prorated charge of an upgrade pays for the pending upgrade; with none pending it
+        # was applied already (a redelivery under a new event id).
+        if sub.pending_upgrade_plan:
+            service.record_upgrade_payment(connection, sub.id, sub.pending_upgrade_plan, now)
+        return
+    pay_period(connection, sub, period_start, now)
 
 
 def invoice_payment_failed(connection: Connection, event: dict[str, Any], now: datetime) -> None:

@@ -227,3 +227,29 @@ def test_a_recurrente_payment_activates_and_a_cancel_event_cancels_at_period_end
     process(engine, deliver(engine, "recurrente", "msg_2", cancel))
     assert subscription(engine, "acme") == ("active", "pro", True)
     assert balance(engine, "acme", JAN1 + timedelta(days=1)).balance == cr(1000)
+
+
+def test_a_paid_upgrade_invoice_grants_the_difference_once_however_often_it_is_delivered(engine):
+    from billing_core.subscriptions.service import change_plan_of_organization
+
+    create_org(engine, "acme")
+    process(
+        engine,
+        deliver(
+            engine,
+            "stripe",
+            "a",
+            invoice("invoice.paid", "acme", "sub_u", JAN1, reason="subscription_create", event_id="a"),
+        ),
+    )
+    mid = JAN1 + timedelta(days=6)
+    change = committed(engine, lambda c: change_plan_of_organization(c, "acme", "business", "month", mid))
+    assert change.upgrade is not None and change.upgrade.charge_cents > 0
+    upgrade = invoice("invoice.paid", "acme", "sub_u", JAN1, reason="subscription_update", event_id="u")
+    row = deliver(engine, "stripe", "u", upgrade)
+    process(engine, row, mid)
+    process(engine, row, mid)
+    again = deliver(engine, "stripe", "u2", {**upgrade, "id": "u2"})  # the provider resends it under a new id
+    process(engine, again, mid)
+    assert subscription(engine, "acme") == ("active", "business", False)
+    assert balance(engine, "acme", mid).balance == cr(5000)  # 1,000 of Pro + the 4,000 difference
