@@ -1,28 +1,33 @@
-"""The HTTP API for admins and the platform: `create_app(settings, engine)`.
+"""The HTTP API for admins and the platform: `create_app(settings, engine, payments)`.
 
-The engine is created here (or passed in), never at import time. Every error is the JSON body of
-api/errors.py; the OpenAPI document is at /openapi.json and its docs page at /docs.
+The engine and the payment-provider adapters are created here (or passed in), never at import
+time. Every error is the JSON body of api/errors.py; the OpenAPI document is at /openapi.json and
+its docs page at /docs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apiflask import APIFlask
 from flask import request
 from sqlalchemy import Engine
 
-from api import health, views_admin, views_org
+from api import health, views_admin, views_org, views_subscription
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.openapi import finish_spec
 from api.ratelimit import RateLimiter
 from api.runtime import EXTENSION, PriceCache, Runtime
 from billing_core.db.engine import make_engine
+from billing_core.payments import PaymentProvider
 from billing_core.settings import Settings, load_settings
+from payments import build_providers
 
 MAX_BODY_BYTES = 1024 * 1024
 
-DESCRIPTION = """Credits of an AI-agent platform: balances, history, usage, metrics, check-balance.
+DESCRIPTION = """Credits of an AI-agent platform: balances, history, usage, metrics, check-balance,
+subscriptions (checkout, billing portal, plan changes, cancel and resume).
 
 Authenticate with `Authorization: Bearer <token>`: the admin token, or an organization's API key.
 Credits are exact decimal strings with six decimals (`"-0.002350"`); send credits as decimal
@@ -40,7 +45,13 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> APIFlask:
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    payments: Mapping[str, PaymentProvider] | None = None,
+) -> APIFlask:
+    """`payments` maps a provider name (stripe, recurrente) to its adapter; by default, the adapters
+    of the providers whose keys are set. An unconfigured provider answers 503."""
     settings = settings or load_settings()
     app = APIFlask("billing-api", title="Agent credit billing API", version="1.0", docs_path="/docs")
     app.config.update(
@@ -59,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine=engine or make_engine(settings),
         catalogs=PriceCache(),
         limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst),
+        payments=dict(build_providers(settings) if payments is None else payments),
     )
     register_error_handlers(app)
 
@@ -76,6 +88,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(health.bp)
     app.register_blueprint(views_org.bp)
     app.register_blueprint(views_admin.bp)
+    app.register_blueprint(views_subscription.bp)
 
     @app.spec_processor
     def _finish(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:

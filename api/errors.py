@@ -22,7 +22,16 @@ from billing_core.errors import (
     UnknownOrganization,
     UnknownTool,
 )
+from billing_core.payments import (
+    NotSupportedByProvider,
+    PaymentProviderError,
+    PlanNotOffered,
+    ProviderNotConfigured,
+)
+from billing_core.plan_catalog import UnknownPlan
 from billing_core.plans import PlanLimitReached
+from billing_core.subscriptions.state import InvalidTransition
+from billing_core.subscriptions.store import UnknownSubscription
 
 log = logging.getLogger("billing.api")
 
@@ -38,6 +47,7 @@ TYPES = {
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "internal_error",
+    502: "provider_error",
     503: "not_ready",
 }
 
@@ -97,6 +107,20 @@ def domain_error(error: BillingError) -> HTTPError:
         return api_error(400, "unknown_model", str(error), field="estimate.model")
     if isinstance(error, UnknownTool):
         return api_error(400, "unknown_tool", str(error), field="estimate.tools")
+    if isinstance(error, UnknownSubscription):
+        return api_error(404, "no_subscription", str(error))
+    if isinstance(error, UnknownPlan):
+        return api_error(400, "unknown_plan", str(error), field="plan")
+    if isinstance(error, PlanNotOffered):
+        return api_error(400, "plan_not_offered", str(error), field="plan")
+    if isinstance(error, InvalidTransition):
+        return api_error(409, "invalid_transition", str(error))
+    if isinstance(error, NotSupportedByProvider):
+        return api_error(409, "not_supported_by_provider", str(error))
+    if isinstance(error, ProviderNotConfigured):
+        return api_error(503, "provider_not_configured", str(error), field="provider")
+    if isinstance(error, PaymentProviderError):
+        return api_error(502, "provider_error", str(error))
     if isinstance(error, InvalidInput):
         message = str(error).split(": ", 1)[-1]
         return api_error(400, "validation_error", f"{error.field}: {message}", field=error.field)

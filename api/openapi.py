@@ -24,7 +24,7 @@ def _error_response(description: str) -> dict[str, Any]:
 
 def _operation_id(method: str, generated: str) -> str:
     """`post_admin_grant_credits_view` -> `grant_credits` (APIFlask prefixes method and blueprint)."""
-    for blueprint in ("admin", "organization", "health"):
+    for blueprint in ("admin", "organization", "subscription", "health"):
         generated = generated.removeprefix(f"{method}_{blueprint}_")
     return generated.removesuffix("_view")
 

@@ -1,4 +1,5 @@
-"""What the app holds for its lifetime (settings, engine, price cache, rate limiter), and the two
+"""What the app holds for its lifetime (settings, engine, price cache, rate limiter, payment
+providers), and the two
 ways a view touches the database: a read (no writes, no transaction block), or a write in a unit
 of work that commits (retried on deadlock)."""
 
@@ -6,8 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from flask import current_app
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from api.ratelimit import RateLimiter
 from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.payments import PaymentProvider
 from billing_core.prices import load_catalog
 from billing_core.pricing import PriceCatalog
 from billing_core.settings import Settings
@@ -46,6 +48,7 @@ class Runtime:
     engine: Engine
     catalogs: PriceCache
     limiter: RateLimiter
+    payments: Mapping[str, PaymentProvider] = field(default_factory=dict)  # configured providers by name
 
 
 def runtime() -> Runtime:

@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     recurrente_public_key: SecretStr | None = None
     recurrente_secret_key: SecretStr | None = None
     recurrente_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = Field(
+        default=None, alias="STRIPE_API_BASE", description="Stripe API URL; unset means Stripe's own"
+    )
+    recurrente_api_base: str | None = Field(
+        default=None,
+        alias="RECURRENTE_API_BASE",
+        description="Recurrente API URL; unset means https://app.recurrente.com/api",
+    )
     usd_per_credit: Decimal = Field(default=Decimal("0.01"), alias="BILLING_USD_PER_CREDIT")
     price_markup: Decimal = Field(default=Decimal("1.0"), alias="BILLING_PRICE_MARKUP")
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)

@@ -15,12 +15,15 @@ ADMIN = "admin-token-for-tests"
 
 
 class Api:
-    """The app built with explicit settings; `token=None` sends no Authorization header."""
+    """The app built with explicit settings (and payment providers, if given: by default those the
+    settings configure); `token=None` sends no Authorization header."""
 
-    def __init__(self, database_url: str, engine: Engine, **settings: Any) -> None:
+    def __init__(
+        self, database_url: str, engine: Engine, *, payments: dict[str, Any] | None = None, **settings: Any
+    ) -> None:
         self.engine = engine
         config = {"database_url": database_url, "admin_token": ADMIN, **settings}
-        self.app = create_app(Settings(**config), engine=engine)
+        self.app = create_app(Settings(**config), engine=engine, payments=payments)
         self.client = self.app.test_client()
 
     def call(self, method: str, path: str, *, token: str | None = ADMIN, **kwargs: Any) -> Any:

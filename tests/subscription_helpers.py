@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
@@ -65,3 +65,43 @@ def status_of(engine: Engine, subscription_id: int) -> tuple[str, str, bool]:
             {"id": subscription_id},
         ).one()
     return row[0], row[1], row[2]
+
+
+def with_stripe_prices(engine: Engine) -> None:
+    """Pro with monthly and yearly Stripe prices; Business with a monthly one only."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    prices = {"pro": ("price_pro_m", "price_pro_y"), "business": ("price_biz_m", None)}
+    for code, (monthly, yearly) in prices.items():
+        committed(
+            engine,
+            lambda c, code=code, monthly=monthly, yearly=yearly: set_plan(
+                c,
+                code,
+                now,
+                credits_per_month=1_000_000_000 if code == "pro" else 5_000_000_000,
+                stripe_price_monthly=monthly,
+                stripe_price_yearly=yearly,
+            ),
+        )
+
+
+def subscribed_lately(
+    engine: Engine,
+    provider: str,
+    *,
+    org: str = "acme",
+    plan: str = "pro",
+    interval: str = "month",
+    days_ago: int = 10,
+    provider_id: str = "sub_1",
+) -> tuple[int, datetime]:
+    """A subscription paid `days_ago` days before the real now (the API's clock), with customer
+    `cus_1`; returns its id and when it was paid."""
+    paid = (datetime.now(UTC) - timedelta(days=days_ago)).replace(microsecond=0)
+    applied = committed(
+        engine,
+        lambda c: service.activate_subscription(
+            c, org, plan, interval, provider, provider_id, paid, paid, provider_customer_id="cus_1"
+        ),
+    )
+    return applied.subscription.id, paid

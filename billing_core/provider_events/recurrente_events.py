@@ -28,9 +28,10 @@ EARLY_RENEWAL = timedelta(days=3)  # a renewal charge may run a little before th
 
 
 def _subscription_id(event: dict[str, Any]) -> Any:
-    return dig(event, "subscription", "id") or (
-        event.get("id") if str(event.get("id", "")).startswith("su_") else None
-    )
+    """The subscription a payment or subscription event is about: its `subscription` object, the
+    event's own `su_` id, or (for an upgrade's one-off checkout) `checkout.metadata.subscription_id`."""
+    own = event.get("id") if str(event.get("id", "")).startswith("su_") else None
+    return dig(event, "subscription", "id") or own or dig(event, "checkout", "metadata", "subscription_id")
 
 
 def payment_succeeded(connection: Connection, event: dict[str, Any], now: datetime) -> None:

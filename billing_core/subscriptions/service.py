@@ -166,3 +166,16 @@ def record_upgrade_payment(
     amount = machine.upgrade_credits(granted_for_period(connection, sub.id, period.start), target)
     granted = amount > 0 and grant_for_period(connection, sub, period, now, kind=kind, amount=amount)
     return _reload(connection, sub.id, granted)
+
+
+def change_plan_of_organization(
+    connection: Connection, organization_id: str, plan_code: str, interval: str, now: datetime
+) -> PlanChange:
+    """`request_plan_change` on the organization's live subscription — except that asking again for
+    an upgrade already quoted in this period returns that quote unchanged (same amount, same charge
+    key), so a retried request charges once, whatever time has passed since."""
+    sub = store.live_for_organization(connection, organization_id)
+    if sub.pending_upgrade_plan == plan_code and sub.pending_upgrade_cents is not None:
+        quote = machine.UpgradeQuote(plan_code, sub.pending_upgrade_cents)
+        return PlanChange(sub, quote, upgrade_charge_key(sub, plan_code))
+    return request_plan_change(connection, sub.id, plan_code, interval, now)

@@ -1,0 +1,111 @@
+"""What billing needs from a payment provider (Stripe, Recurrente): the port, in plain values.
+
+Adapters live in the top-level `payments/` package; billing_core never imports an SDK. Every call
+that creates or changes something at the provider carries an idempotency key, so a retried request
+(by the caller, or by the HTTP library) has its effect once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from billing_core.errors import BillingError
+from billing_core.plan_catalog import PlanConfig
+
+INTERVALS = ("month", "year")
+
+
+class PaymentProviderError(BillingError):
+    """Raised when a payment provider refuses a call or cannot be reached."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+
+
+class ProviderNotConfigured(BillingError):
+    """Raised when a payment provider is asked for but its API keys are not set."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(f"payment provider {provider!r} is not configured on this server")
+        self.provider = provider
+
+
+class NotSupportedByProvider(BillingError):
+    """Raised when a provider has no equivalent of an operation (e.g. a Recurrente billing portal)."""
+
+    def __init__(self, provider: str, operation: str) -> None:
+        super().__init__(f"{provider} does not support {operation}")
+        self.provider = provider
+        self.operation = operation
+
+
+class PlanNotOffered(BillingError):
+    """Raised when a plan has no price or product id at the provider for the billing interval."""
+
+    def __init__(self, provider: str, plan_code: str, interval: str) -> None:
+        super().__init__(f"plan {plan_code!r} has no {provider} price for the {interval}ly interval")
+        self.provider = provider
+
+
+@dataclass(frozen=True)
+class CheckoutLink:
+    """Where to send the customer to pay, and the provider's id of that checkout."""
+
+    url: str
+    provider_reference: str
+
+
+@dataclass(frozen=True)
+class UpgradeTarget:
+    """A subscription being upgraded: who, at the provider, and to what (plan, billing interval)."""
+
+    organization_id: str
+    subscription_id: int
+    provider_subscription_id: str
+    plan: PlanConfig
+    interval: str  # the interval being billed now; an interval change waits for the period's end
+    success_url: str | None = None
+    cancel_url: str | None = None
+
+
+@dataclass(frozen=True)
+class UpgradeCharge:
+    """How the upgrade is being paid: charged at once (Stripe invoices the saved card), or at
+    `checkout_url`, which the customer must visit (Recurrente)."""
+
+    provider_reference: str
+    checkout_url: str | None = None
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_checkout(
+        self,
+        organization_id: str,
+        plan: PlanConfig,
+        interval: str,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutLink:
+        """A page where the customer subscribes to `plan`, billed every `interval`."""
+        ...
+
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        """The URL of a billing portal session (NotSupportedByProvider where there is none)."""
+        ...
+
+    def charge_upgrade(self, target: UpgradeTarget, amount_cents: int, idempotency_key: str) -> UpgradeCharge:
+        """Charge the prorated difference of an upgrade (`amount_cents`, our quote)."""
+        ...
+
+    def cancel_at_period_end(self, provider_subscription_id: str, idempotency_key: str) -> None:
+        """Stop renewing: no charge after the paid period."""
+        ...
+
+    def resume(self, provider_subscription_id: str, idempotency_key: str) -> None:
+        """Undo cancel_at_period_end before the period ends."""
+        ...

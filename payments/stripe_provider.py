@@ -1,0 +1,139 @@
+"""The Stripe adapter: Checkout Sessions in subscription mode, billing portal sessions, and
+subscription updates, through the official `stripe` library (`StripeClient`).
+
+The checkout carries the organization as `client_reference_id` and, with the plan and interval,
+as the subscription's metadata (`subscription_data.metadata`): the webhooks read it back from the
+invoices. Every POST carries an idempotency key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import stripe
+
+from billing_core.payments import (
+    CheckoutLink,
+    PaymentProviderError,
+    PlanNotOffered,
+    UpgradeCharge,
+    UpgradeTarget,
+)
+from billing_core.plan_catalog import PlanConfig
+
+NAME = "stripe"
+
+
+def price_id(plan: PlanConfig, interval: str) -> str:
+    price = plan.stripe_price_monthly if interval == "month" else plan.stripe_price_yearly
+    if not price:
+        raise PlanNotOffered(NAME, plan.code, interval)
+    return price
+
+
+class StripeProvider:
+    name = NAME
+
+    def __init__(self, api_key: str, *, api_base: str | None = None, max_network_retries: int = 2) -> None:
+        if not api_key:
+            raise ValueError("a Stripe API key is required")
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+        )
+
+    def _call(self, what: str, call: Any) -> Any:
+        try:
+            return call()
+        except stripe.StripeError as error:
+            # The message is Stripe's own (never the key); the request id helps support.
+            detail = error.user_message or type(error).__name__
+            raise PaymentProviderError(NAME, f"{what} failed: {detail}") from error
+
+    def create_checkout(
+        self,
+        organization_id: str,
+        plan: PlanConfig,
+        interval: str,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutLink:
+        metadata = {"organization_id": organization_id, "plan": plan.code, "interval": interval}
+        params: Any = {
+            "mode": "subscription",
+            "line_items": [{"price": price_id(plan, interval), "quantity": 1}],
+            "client_reference_id": organization_id,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+        }
+        session = self._call(
+            "creating a checkout session",
+            lambda: self._client.v1.checkout.sessions.create(
+                params, options={"idempotency_key": idempotency_key}
+            ),
+        )
+        if not session.url:
+            raise PaymentProviderError(NAME, "the checkout session has no URL")
+        return CheckoutLink(url=session.url, provider_reference=session.id)
+
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        params: Any = {"customer": customer_id, "return_url": return_url}
+        session = self._call(
+            "creating a billing portal session",
+            lambda: self._client.v1.billing_portal.sessions.create(
+                params, options={"idempotency_key": f"portal:{uuid.uuid4()}"}
+            ),
+        )
+        return str(session.url)
+
+    def charge_upgrade(self, target: UpgradeTarget, amount_cents: int, idempotency_key: str) -> UpgradeCharge:
+        """Switch the subscription's item to the new plan's price and invoice the proration now
+        (`proration_behavior=always_invoice`); Stripe computes the prorated amount itself and
+        charges the saved payment method. The invoice's payment arrives as a webhook."""
+        subscription_id = target.provider_subscription_id
+        current = self._call(
+            "reading the subscription", lambda: self._client.v1.subscriptions.retrieve(subscription_id)
+        )
+        items = ((current.to_dict().get("items") or {}).get("data")) or []
+        if len(items) != 1:
+            raise PaymentProviderError(NAME, f"subscription {subscription_id} has {len(items)} items, not 1")
+        params: Any = {
+            "items": [{"id": items[0]["id"], "price": price_id(target.plan, target.interval)}],
+            "proration_behavior": "always_invoice",
+            "metadata": {
+                "organization_id": target.organization_id,
+                "plan": target.plan.code,
+                "interval": target.interval,
+                "upgrade_plan": target.plan.code,
+                "upgrade_quote_cents": str(amount_cents),
+            },
+        }
+        updated = self._call(
+            "upgrading the subscription",
+            lambda: self._client.v1.subscriptions.update(
+                subscription_id, params, options={"idempotency_key": idempotency_key}
+            ),
+        )
+        invoice = updated.to_dict().get("latest_invoice")
+        reference = invoice if isinstance(invoice, str) and invoice else str(updated.id)
+        return UpgradeCharge(provider_reference=reference)
+
+    def _set_cancel(self, provider_subscription_id: str, cancel: bool, idempotency_key: str) -> None:
+        params: Any = {"cancel_at_period_end": cancel}
+        self._call(
+            "canceling the subscription" if cancel else "resuming the subscription",
+            lambda: self._client.v1.subscriptions.update(
+                provider_subscription_id, params, options={"idempotency_key": idempotency_key}
+            ),
+        )
+
+    def cancel_at_period_end(self, provider_subscription_id: str, idempotency_key: str) -> None:
+        self._set_cancel(provider_subscription_id, True, idempotency_key)
+
+    def resume(self, provider_subscription_id: str, idempotency_key: str) -> None:
+        self._set_cancel(provider_subscription_id, False, idempotency_key)

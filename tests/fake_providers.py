@@ -1,0 +1,140 @@
+"""A small local HTTP server standing in for Stripe and Recurrente: it answers with objects shaped
+like theirs and records every request (method, path, headers, form or JSON body)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, str] = field(default_factory=dict)  # Stripe: form-encoded, flattened keys
+    json: Any = None  # Recurrente: JSON
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
+
+def _subscription(subscription_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "customer": "cus_1",
+        "status": "active",
+        "cancel_at_period_end": False,
+        "items": {
+            "object": "list",
+            "data": [{"id": "si_1", "object": "subscription_item", "price": {"id": "price_pro_m"}}],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={subscription_id}",
+        },
+        "latest_invoice": "in_1",
+        **changes,
+    }
+
+
+def stripe_answer(method: str, path: str, form: dict[str, str]) -> tuple[int, Any]:
+    if method == "POST" and path == "/v1/checkout/sessions":
+        return 200, {
+            "id": "cs_test_1",
+            "object": "checkout.session",
+            "mode": form.get("mode"),
+            "url": "https://checkout.stripe.test/c/pay/cs_test_1",
+        }
+    if method == "POST" and path == "/v1/billing_portal/sessions":
+        return 200, {
+            "id": "bps_1",
+            "object": "billing_portal.session",
+            "customer": form.get("customer"),
+            "url": "https://billing.stripe.test/p/session/bps_1",
+        }
+    if path.startswith("/v1/subscriptions/"):
+        subscription_id = path.rsplit("/", 1)[1]
+        if method == "GET":
+            return 200, _subscription(subscription_id)
+        if method == "POST":
+            cancel = form.get("cancel_at_period_end") == "true"
+            return 200, _subscription(subscription_id, cancel_at_period_end=cancel, latest_invoice="in_2")
+    return 404, {"error": {"type": "invalid_request_error", "message": f"no route {method} {path}"}}
+
+
+def recurrente_answer(method: str, path: str) -> tuple[int, Any]:
+    if method == "POST" and path == "/api/checkouts":
+        return 201, {"id": "ch_1", "checkout_url": "https://app.recurrente.test/checkout/ch_1"}
+    if method == "DELETE" and path.startswith("/api/subscriptions/"):
+        return 200, {"id": path.rsplit("/", 1)[1], "status": "cancelled"}
+    return 404, {"error": f"no route {method} {path}"}
+
+
+class FakeProviders:
+    """Requests to /v1/... are Stripe's, to /api/... Recurrente's. `fail_with` makes every answer
+    that status (with a provider-shaped error body)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.fail_with: int | None = None
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: nothing left open
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                url = urllib.parse.urlsplit(self.path)
+                record = Recorded(self.command, url.path, dict(self.headers.items()))
+                if raw and (self.headers.get("Content-Type") or "").startswith("application/json"):
+                    record.json = json.loads(raw)
+                elif raw or url.query:
+                    record.form = dict(urllib.parse.parse_qsl(raw or url.query, keep_blank_values=True))
+                with fake._lock:
+                    fake.requests.append(record)
+                if fake.fail_with is not None:
+                    status, body = fake.fail_with, {"error": {"type": "card_error", "message": "declined"}}
+                elif url.path.startswith("/v1/"):
+                    status, body = stripe_answer(self.command, url.path, record.form)
+                else:
+                    status, body = recurrente_answer(self.command, url.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Request-Id", "req_fake")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def fake_providers() -> Iterator[FakeProviders]:
+    server = FakeProviders()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
