@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pipeline.add_argument("--orgs", type=int, default=1000)
     pipeline.add_argument("--batch", type=int, default=100, help="events per message")
     pipeline.add_argument("--workers", type=int, default=2, help="worker processes")
-    pipeline.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    pipeline.add_argument("--threads", type=int, default=64, help="threads per worker process")
     pipeline.add_argument("--json", action="store_true", help="print only the JSON line")
     pipeline.set_defaults(run=bench_pipeline)
     api = bench.add_parser("api", help="seed a scratch ledger; time API requests (p50/p99) through the app")

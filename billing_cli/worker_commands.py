@@ -20,7 +20,12 @@ QUEUE_NAMES = ("usage", "refunds", "grants", "webhooks")
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker = sub.add_parser("worker", help="run Dramatiq workers on RabbitMQ (needs BROKER_URL)")
     worker.add_argument("--processes", type=int, default=os.cpu_count() or 2)
-    worker.add_argument("--threads", type=int, default=8)
+    worker.add_argument(
+        "--threads",
+        type=int,
+        default=64,
+        help="actor threads; they mostly wait for group commits, and more in flight means bigger commits",
+    )
     worker.add_argument("--queues", help="comma-separated subset of: " + ",".join(QUEUE_NAMES))
     worker.set_defaults(run=worker_cmd)
 
