@@ -105,6 +105,9 @@ class CheckIn(_Body):
 class OrganizationIn(_Body):
     id: Identifier
     name: Annotated[str, Field(max_length=200)] | None = None
+    owner_user_id: Identifier | None = Field(
+        default=None, description="the owner; their best plan's max_organizations limits how many they own"
+    )
 
 
 class AgentIn(_Body):

@@ -41,7 +41,7 @@ from billing_core.bonus_grants import grant_bonus
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.refunds import RefundResult, refund_key
 from billing_core.money import credits_to_micros, micros_to_text
-from billing_core.plans import create_agent, list_plans
+from billing_core.plans import create_agent, create_owned_organization, list_plans
 from billing_core.queries.organizations import Organization, get_organization
 from billing_core.queries.transactions import TransactionRow, transaction_by_key
 from billing_core.refund_requests import refund_interaction
@@ -59,13 +59,17 @@ def _now() -> datetime:
 
 @bp.post("/organizations")
 @admin_only
+@bp.doc(responses={403: "The owner's plan allows no more organizations"})
 @bp.input(OrganizationIn, location="json", arg_name="body")
 @bp.output(OrganizationOut, status_code=201)
 def create_organization_view(body: OrganizationIn) -> Any:
     """Create an organization with a zero balance (200 with it, unchanged, if it exists)."""
 
     def work(connection: Connection) -> tuple[bool, Organization]:
-        created = create_organization(connection, body.id, body.name)
+        if body.owner_user_id is None:
+            created = create_organization(connection, body.id, body.name)
+        else:
+            created = create_owned_organization(connection, body.id, body.name, body.owner_user_id)
         return created, get_organization(connection, body.id)
 
     created, org = write(work)

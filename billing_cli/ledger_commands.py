@@ -12,6 +12,7 @@ from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.expiry import expire_due_grants
 from billing_core.ledger.grants import GrantRequest, grant_credits
 from billing_core.money import credits_to_micros
+from billing_core.plans import create_owned_organization
 from billing_core.queries.balance import balance_view
 from billing_core.queries.transaction_page import transaction_page
 from billing_core.reconcile import reconcile
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     create = orgs.add_parser("create", help="create an organization (no-op if it exists)")
     create.add_argument("org_id")
     create.add_argument("--name")
+    create.add_argument("--owner", help="owner user id; their best plan's max organizations applies")
     create.set_defaults(run=orgs_create)
 
     cr = sub.add_parser("credits", help="grant credits").add_subparsers(dest="credits_cmd", required=True)
@@ -60,7 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def orgs_create(ctx: CommandContext, args: argparse.Namespace) -> int:
-    created = ctx.write(lambda uow: create_organization(uow.connection, args.org_id, args.name))
+    if args.owner:
+        owner = args.owner
+        created = ctx.write(
+            lambda uow: create_owned_organization(uow.connection, args.org_id, args.name, owner)
+        )
+    else:
+        created = ctx.write(lambda uow: create_organization(uow.connection, args.org_id, args.name))
     print(f"organization {args.org_id} {'created' if created else 'already exists'}")
     return 0
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
+from billing_core.ledger.accounts import create_organization
 from billing_core.subscriptions.calendar import yearly_price_cents
 
 FREE_PLAN = "free"
@@ -171,3 +172,64 @@ def create_agent(
         {"org": organization_id, "id": agent_id, "name": name},
     )
     return AgentResult(organization_id, agent_id, name, True, count + 1, plan.max_agents_per_organization)
+
+
+class OrganizationLimitReached(PlanLimitReached):
+    """Raised when an owner already has as many organizations as their best plan allows."""
+
+    def __init__(self, owner_user_id: str, plan_code: str, limit: int) -> None:
+        BillingError.__init__(
+            self,
+            f"owner {owner_user_id!r} has plan {plan_code!r} at best, which allows at most {limit} "
+            "organizations; upgrade a plan to add more",
+        )
+        self.organization_id = owner_user_id
+        self.plan_code = plan_code
+        self.limit_name = "organizations"
+        self.limit = limit
+
+
+def owner_plan(connection: Connection, owner_user_id: str) -> Plan:
+    """The plan with the most organizations among the owner's live subscriptions (free without)."""
+    row = connection.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM plans p WHERE p.code = :free OR p.code IN ("  # noqa: S608
+            "SELECT s.plan_code FROM subscriptions s JOIN organizations o ON o.id = s.organization_id "
+            "WHERE o.owner_user_id = :owner AND s.status IN ('active', 'past_due')) "
+            "ORDER BY p.max_organizations DESC, p.monthly_price_cents DESC LIMIT 1"
+        ),
+        {"owner": owner_user_id, "free": FREE_PLAN},
+    ).first()
+    if row is None:
+        raise LookupError(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
+    return Plan(*row)
+
+
+def create_owned_organization(
+    connection: Connection, organization_id: str, name: str | None, owner_user_id: str
+) -> bool:
+    """Create an organization for an owner, within the owner's plan's `max_organizations`;
+    False (and no limit check) if it already exists."""
+    # One owner's creations are serialised so that two at once cannot both take the last slot.
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner_user_id})
+    if connection.execute(_FIND_ORGANIZATION, {"org": organization_id}).first() is not None:
+        return False
+    owned: int = connection.execute(
+        text("SELECT count(*) FROM organizations WHERE owner_user_id = :owner"), {"owner": owner_user_id}
+    ).scalar_one()
+    plan = owner_plan(connection, owner_user_id)
+    if owned >= plan.max_organizations:
+        raise OrganizationLimitReached(owner_user_id, plan.code, plan.max_organizations)
+    create_organization(connection, organization_id, name)
+    connection.execute(
+        text("UPDATE organizations SET owner_user_id = :owner WHERE id = :org"),
+        {"owner": owner_user_id, "org": organization_id},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO users (organization_id, id, role) VALUES (:org, :owner, 'owner') "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"org": organization_id, "owner": owner_user_id},
+    )
+    return True

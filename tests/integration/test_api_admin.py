@@ -212,3 +212,21 @@ def test_rejected_events_are_listed_by_reason_and_replayed_once_their_price_exis
         "charged": 0,
         "still_rejected": 0,
     }
+
+
+def test_an_owner_may_own_as_many_organizations_as_their_best_plan_allows(database_url, engine):
+    from tests.api_helpers import Api, subscribe
+
+    api = Api(database_url, engine)
+    first = api.post("/v1/organizations", json={"id": "o1", "owner_user_id": "ana"})
+    assert first.status_code == 201
+    second = api.post("/v1/organizations", json={"id": "o2", "owner_user_id": "ana"})
+    assert second.status_code == 403 and second.get_json()["error"]["type"] == "plan_limit_reached"
+    assert "at most 1 organizations" in second.get_json()["error"]["message"]
+    assert api.post("/v1/organizations", json={"id": "o1", "owner_user_id": "ana"}).status_code == 200
+    subscribe(engine, "o1", "pro")  # Pro allows 3 organizations per owner
+    assert [
+        api.post("/v1/organizations", json={"id": f"p{i}", "owner_user_id": "ana"}).status_code
+        for i in range(3)
+    ] == [201, 201, 403]
+    assert api.post("/v1/organizations", json={"id": "b1", "owner_user_id": "bob"}).status_code == 201

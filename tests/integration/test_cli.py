@@ -119,6 +119,9 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(empty_database_url):
         check=False,
     )
     assert naive.returncode == 2 and "timezone" in naive.stderr
+    billing(url, "orgs", "create", "owned-1", "--owner", "ana")
+    limited = billing(url, "orgs", "create", "owned-2", "--owner", "ana", check=False)
+    assert limited.returncode == 2 and "at most 1 organizations" in limited.stderr
     unknown = billing(url, "balance", "ghost", check=False)
     assert unknown.returncode == 2 and "unknown organization 'ghost'" in unknown.stderr
     assert json.loads(billing(url, "balance", "acme", "--json").stdout)["balance"] == "5.000000"
