@@ -39,6 +39,7 @@ from billing_core.subscriptions import service
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions.overview import SubscriptionOverview, live_overview, subscription_overview
 from billing_core.subscriptions.service import PlanChange
+from billing_core.subscriptions.store import StoredSubscription
 
 bp = APIBlueprint("subscription", __name__, url_prefix="/v1", tag="Subscription")
 SUB = "/organizations/<org>/subscription"
@@ -185,6 +186,21 @@ def _charge(org: str, change: PlanChange, body: ChangeIn) -> dict[str, Any] | No
     }
 
 
+def _schedule_at_provider(org: str, sub: StoredSubscription, body: ChangeIn) -> None:
+    """A downgrade or interval change is billed by the provider from the next renewal on."""
+    current = read(lambda c: get_plan_config(c, sub.state.plan_code))
+    target = read(lambda c: get_plan_config(c, body.plan))
+    same_terms = (body.plan, body.interval) == (sub.state.plan_code, sub.state.interval)
+    if same_terms or machine.is_upgrade(current.terms, target.terms):
+        return
+    provider = _provider(sub.provider)
+    if provider is None or sub.provider_subscription_id is None:
+        return
+    target_at = UpgradeTarget(org, sub.id, sub.provider_subscription_id, target, body.interval)
+    key = f"subscription:{sub.id}:schedule:{body.plan}:{body.interval}:{sub.state.period_start.isoformat()}"
+    provider.schedule_plan_change(target_at, key)
+
+
 @bp.post(f"{SUB}/change")
 @organization_access(ACCESS)
 @bp.input(ChangeIn, location="json", arg_name="body")
@@ -197,6 +213,7 @@ def change_plan(org: str, body: ChangeIn) -> Any:
     view = read(lambda c: live_overview(c, org, _now()))
     assert view.subscription is not None
     _provider(view.subscription.provider)  # 503 before anything is written
+    _schedule_at_provider(org, view.subscription, body)  # a refusal (409/502) changes nothing here
     change = write(lambda c: service.change_plan_of_organization(c, org, body.plan, body.interval, _now()))
     upgrade = _charge(org, change, body)
     return {"subscription": present(read(lambda c: live_overview(c, org, _now()))), "upgrade": upgrade}

@@ -102,6 +102,10 @@ class PaymentProvider(Protocol):
         """Charge the prorated difference of an upgrade (`amount_cents`, our quote)."""
         ...
 
+    def schedule_plan_change(self, target: UpgradeTarget, idempotency_key: str) -> None:
+        """Bill `target.plan` at `target.interval` from the next renewal on, with no charge now."""
+        ...
+
     def cancel_at_period_end(self, provider_subscription_id: str, idempotency_key: str) -> None:
         """Stop renewing: no charge after the paid period."""
         ...

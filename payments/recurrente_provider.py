@@ -128,6 +128,9 @@ class RecurrenteProvider:
         link = self._checkout(body, idempotency_key)
         return UpgradeCharge(provider_reference=link.provider_reference, checkout_url=link.url)
 
+    def schedule_plan_change(self, target: UpgradeTarget, idempotency_key: str) -> None:
+        raise NotSupportedByProvider(NAME, "a plan change at period end (cancel, then subscribe again)")
+
     def cancel_at_period_end(self, provider_subscription_id: str, idempotency_key: str) -> None:
         """Recurrente cancels with DELETE: no further charge; the paid period keeps its credits here."""
         path = f"/subscriptions/{urllib.parse.quote(provider_subscription_id, safe='')}"

@@ -95,6 +95,20 @@ class StripeProvider:
         """Switch the subscription's item to the new plan's price and invoice the proration now
         (`proration_behavior=always_invoice`); Stripe computes the prorated amount itself and
         charges the saved payment method. The invoice's payment arrives as a webhook."""
+        extra = {
+            "proration_behavior": "always_invoice",
+            "metadata": {"upgrade_plan": target.plan.code, "upgrade_quote_cents": str(amount_cents)},
+        }
+        updated = self._switch_price(target, extra, idempotency_key, "upgrading the subscription")
+        invoice = updated.to_dict().get("latest_invoice")
+        reference = invoice if isinstance(invoice, str) and invoice else str(updated.id)
+        return UpgradeCharge(provider_reference=reference)
+
+    def schedule_plan_change(self, target: UpgradeTarget, idempotency_key: str) -> None:
+        """Switch the item to the new price without proration: Stripe bills it from the next renewal."""
+        self._switch_price(target, {"proration_behavior": "none"}, idempotency_key, "changing the plan")
+
+    def _switch_price(self, target: UpgradeTarget, extra: dict[str, Any], key: str, what: str) -> Any:
         subscription_id = target.provider_subscription_id
         current = self._call(
             "reading the subscription", lambda: self._client.v1.subscriptions.retrieve(subscription_id)
@@ -104,24 +118,20 @@ class StripeProvider:
             raise PaymentProviderError(NAME, f"subscription {subscription_id} has {len(items)} items, not 1")
         params: Any = {
             "items": [{"id": items[0]["id"], "price": price_id(target.plan, target.interval)}],
-            "proration_behavior": "always_invoice",
+            **extra,
             "metadata": {
                 "organization_id": target.organization_id,
                 "plan": target.plan.code,
                 "interval": target.interval,
-                "upgrade_plan": target.plan.code,
-                "upgrade_quote_cents": str(amount_cents),
+                **extra.get("metadata", {}),
             },
         }
-        updated = self._call(
-            "upgrading the subscription",
+        return self._call(
+            what,
             lambda: self._client.v1.subscriptions.update(
-                subscription_id, params, options={"idempotency_key": idempotency_key}
+                subscription_id, params, options={"idempotency_key": key}
             ),
         )
-        invoice = updated.to_dict().get("latest_invoice")
-        reference = invoice if isinstance(invoice, str) and invoice else str(updated.id)
-        return UpgradeCharge(provider_reference=reference)
 
     def _set_cancel(self, provider_subscription_id: str, cancel: bool, idempotency_key: str) -> None:
         params: Any = {"cancel_at_period_end": cancel}

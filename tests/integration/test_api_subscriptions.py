@@ -39,6 +39,9 @@ class RecordingProvider:
         self.calls.append(("upgrade", target.provider_subscription_id, target.plan.code, amount_cents, key))
         return UpgradeCharge("in_9")
 
+    def schedule_plan_change(self, target: UpgradeTarget, key: str) -> None:
+        self.calls.append(("schedule", target.provider_subscription_id, target.plan.code, target.interval))
+
     def cancel_at_period_end(self, provider_subscription_id: str, key: str) -> None:
         self.calls.append(("cancel", provider_subscription_id))
 
@@ -102,7 +105,9 @@ def test_cancel_stops_the_next_grant_and_resume_brings_it_back_telling_the_provi
     assert provider.calls == [("cancel", "sub_1"), ("resume", "sub_1")]
 
 
-def test_a_downgrade_is_scheduled_for_the_end_of_the_period_and_charges_nothing(api, engine, provider):
+def test_a_downgrade_is_scheduled_for_the_end_of_the_period_and_only_rescheduled_at_the_provider(
+    api, engine, provider
+):
     paid = activate(engine, plan="business")
     response = api.post(f"{SUB}/change", json={"plan": "pro", "interval": "month"})
 
@@ -112,7 +117,8 @@ def test_a_downgrade_is_scheduled_for_the_end_of_the_period_and_charges_nothing(
     scheduled = response.json["subscription"]["scheduled_change"]
     assert (scheduled["plan"], scheduled["interval"]) == ("pro", "month")
     assert datetime.fromisoformat(scheduled["effective_at"]) == add_months(paid, 1)
-    assert provider.calls == []
+    assert [call[0] for call in provider.calls] == ["schedule"]  # billed at the new price from renewal
+    assert provider.calls[0][2:] == ("pro", "month")
 
 
 def test_an_upgrade_is_charged_once_whatever_the_retries_and_granted_when_paid(api, engine, provider):

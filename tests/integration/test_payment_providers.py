@@ -244,3 +244,33 @@ def test_an_unconfigured_provider_answers_503_and_nothing_is_sent(database_url, 
         assert response.status_code == 503, response.json
         assert error_of(response)["type"] == "provider_not_configured"
     assert fake.requests == []
+
+
+def test_a_stripe_downgrade_switches_the_price_without_proration_so_it_bills_from_renewal(api, engine, fake):
+    sub = subscribed_lately(engine, "stripe", plan="business")[0]
+    response = api.post(
+        "/v1/organizations/acme/subscription/change", json={"plan": "pro", "interval": "month"}
+    )
+
+    assert response.status_code == 200, response.json
+    assert response.json["upgrade"] is None
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/subscriptions/sub_1"),
+    ]
+    update = fake.requests[1]
+    assert update.form["items[0][price]"] == "price_pro_m"
+    assert update.form["proration_behavior"] == "none"
+    key = update.header("Idempotency-Key")
+    assert key is not None and key.startswith(f"subscription:{sub}:schedule:pro:month:")
+
+
+def test_a_recurrente_downgrade_is_refused_and_nothing_changes(api, engine, fake):
+    subscribed_lately(engine, "recurrente", plan="business", provider_id="su_1")
+    response = api.post(
+        "/v1/organizations/acme/subscription/change", json={"plan": "pro", "interval": "month"}
+    )
+
+    assert response.status_code == 409 and error_of(response)["type"] == "not_supported_by_provider"
+    assert fake.requests == []
+    assert api.get("/v1/organizations/acme/subscription").json["scheduled_change"] is None
