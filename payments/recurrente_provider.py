@@ -82,15 +82,24 @@ class RecurrenteProvider:
         cancel_url: str,
         idempotency_key: str,
     ) -> CheckoutLink:
-        item = {
-            "name": f"{plan.name} ({'monthly' if interval == 'month' else 'yearly'})",
-            "charge_type": "recurring",
-            "billing_interval": interval,
-            "billing_interval_count": 1,
-            "amount_in_cents": plan.price_cents(interval),
-            "currency": plan.currency,
-            "quantity": 1,
-        }
+        # A price configured in Recurrente (`billing plans set --recurrente-product-monthly ...`) is
+        # referenced by its id; otherwise the recurring item is described inline at the plan's price.
+        configured = (
+            plan.recurrente_product_monthly if interval == "month" else plan.recurrente_product_yearly
+        )
+        item: dict[str, object] = (
+            {"price_id": configured}
+            if configured
+            else {
+                "name": f"{plan.name} ({'monthly' if interval == 'month' else 'yearly'})",
+                "charge_type": "recurring",
+                "billing_interval": interval,
+                "billing_interval_count": 1,
+                "amount_in_cents": plan.price_cents(interval),
+                "currency": plan.currency,
+                "quantity": 1,
+            }
+        )
         body = {
             "items": [item],
             "success_url": success_url,

@@ -274,3 +274,32 @@ def test_a_recurrente_downgrade_is_refused_and_nothing_changes(api, engine, fake
     assert response.status_code == 409 and error_of(response)["type"] == "not_supported_by_provider"
     assert fake.requests == []
     assert api.get("/v1/organizations/acme/subscription").json["scheduled_change"] is None
+
+
+def test_a_recurrente_checkout_uses_the_price_configured_in_recurrente_when_the_plan_has_one(
+    api, engine, fake
+):
+    from datetime import UTC, datetime
+
+    from billing_core.plan_catalog import set_plan
+    from tests.ledger_helpers import committed
+
+    committed(
+        engine,
+        lambda c: set_plan(
+            c,
+            "pro",
+            datetime(2026, 1, 1, tzinfo=UTC),
+            credits_per_month=10**9,
+            recurrente_product_monthly="pr_m1",
+        ),
+    )
+    response = api.post(
+        "/v1/organizations/acme/subscription/checkout",
+        json={"plan": "pro", "interval": "month", "provider": "recurrente", **URLS},
+    )
+
+    assert response.status_code == 200, response.json
+    [sent] = fake.requests
+    assert sent.json["items"] == [{"price_id": "pr_m1"}]
+    assert sent.json["metadata"] == {"organization_id": "acme", "plan": "pro", "interval": "month"}
