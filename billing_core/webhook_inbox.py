@@ -91,3 +91,19 @@ def stale_pending(
         {"cutoff": now - older_than, "limit": limit},
     )
     return [int(r) for (r,) in rows]
+
+
+def stored_object_metadata(
+    connection: Connection, provider: str, object_id: str, event_types: tuple[str, ...]
+) -> dict[str, Any]:
+    """The metadata of the latest stored event about `object_id` (e.g. the subscription an invoice
+    pays, when the invoice itself does not carry it); empty when no such event arrived yet."""
+    row = connection.execute(
+        text(
+            "SELECT payload -> 'data' -> 'object' -> 'metadata' FROM webhook_inbox "
+            "WHERE provider = :p AND event_type = ANY(:types) "
+            "AND payload -> 'data' -> 'object' ->> 'id' = :id ORDER BY id DESC LIMIT 1"
+        ),
+        {"p": provider, "types": list(event_types), "id": object_id},
+    ).first()
+    return dict(row[0]) if row is not None and isinstance(row[0], dict) else {}

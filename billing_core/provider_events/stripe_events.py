@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from billing_core.errors import InvalidInput
 from billing_core.provider_events.common import (
     Handler,
+    NotYet,
     dig,
     end_now,
     epoch,
@@ -24,6 +25,7 @@ from billing_core.provider_events.common import (
     set_cancel_at_period_end,
 )
 from billing_core.subscriptions import service, store
+from billing_core.webhook_inbox import stored_object_metadata
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -45,7 +47,13 @@ def invoice_paid(connection: Connection, event: dict[str, Any], now: datetime) -
     subscription_id, metadata = _invoice_subscription(invoice)
     period_start = _invoice_period_start(invoice)
     known = store.find_by_provider_id(connection, "stripe", subscription_id) if subscription_id else None
-    if known is None and invoice.get("billing_reason") == "subscription_create":
+    if known is None and invoice.get("billing_reason") in ("subscription_create", None):
+        if not metadata and isinstance(subscription_id, str):
+            # Older API versions put no subscription metadata on the invoice: take it from the
+            # subscription's own event, or wait for that event.
+            metadata = stored_object_metadata(connection, "stripe", subscription_id, SUBSCRIPTION_EVENTS)
+            if not metadata:
+                raise NotYet(f"no metadata for {subscription_id} yet")
         for field in ("organization_id", "plan", "interval"):
             if not metadata.get(field):
                 raise InvalidInput(f"subscription metadata.{field}", "is required to activate")
@@ -94,11 +102,14 @@ def informational(connection: Connection, event: dict[str, Any], now: datetime) 
     """Stored and marked processed; the state changes come with the invoice events."""
 
 
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated")
+
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": informational,
     "customer.subscription.created": informational,
     "customer.subscription.updated": subscription_updated,
     "customer.subscription.deleted": subscription_deleted,
     "invoice.paid": invoice_paid,
+    "invoice.payment_succeeded": invoice_paid,  # the older name of the same event, still sent
     "invoice.payment_failed": invoice_payment_failed,
 }
