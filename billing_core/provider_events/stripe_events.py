@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from billing_core.errors import InvalidInput
 from billing_core.provider_events.common import (
@@ -75,6 +75,12 @@ def invoice_paid(connection: Connection, event: dict[str, Any], now: datetime) -
         # was applied already (a redelivery under a new event id).
         if sub.pending_upgrade_plan:
             service.record_upgrade_payment(connection, sub.id, sub.pending_upgrade_plan, now)
+            return
+        paid_for = _plan_of_price(connection, _line_price(invoice))
+        if paid_for is not None and paid_for[0] != sub.state.plan_code:
+            # An upgrade made at Stripe (e.g. in the portal) whose subscription.updated event has
+            # not been applied yet: that event records the upgrade, then this payment grants it.
+            raise NotYet(f"upgrade of {subscription_id} to {paid_for[0]} not recorded yet")
         return
     pay_period(connection, sub, period_start, now)
 
@@ -90,8 +96,52 @@ def invoice_payment_failed(connection: Connection, event: dict[str, Any], now: d
 def subscription_updated(connection: Connection, event: dict[str, Any], now: datetime) -> None:
     obj = event["data"]["object"]
     sub = existing(connection, "stripe", obj.get("id"))
-    if newer_than_seen(connection, sub, epoch(event["created"])):
-        set_cancel_at_period_end(connection, sub, bool(obj.get("cancel_at_period_end")), now)
+    if not newer_than_seen(connection, sub, epoch(event["created"])):
+        return
+    set_cancel_at_period_end(connection, sub, bool(obj.get("cancel_at_period_end")), now)
+    target = _plan_of_price(connection, _item_price(obj))
+    sub = store.load(connection, sub.id)
+    known = {(sub.state.plan_code, sub.state.interval), (sub.state.next_plan_code, sub.state.next_interval)}
+    if target is None or target in known or sub.pending_upgrade_plan == target[0]:
+        return
+    if sub.state.status in ("active", "past_due"):
+        # A plan changed at Stripe: an upgrade waits for its invoice, a downgrade for period end.
+        service.request_plan_change(connection, sub.id, target[0], target[1], now)
+
+
+def _item_price(subscription: dict[str, Any]) -> str | None:
+    items = dig(subscription, "items", "data") or []
+    if len(items) != 1:
+        return None
+    price = dig(items[0], "price", "id") or dig(items[0], "plan", "id")
+    return price if isinstance(price, str) else None
+
+
+def _line_price(invoice: dict[str, Any]) -> str | None:
+    lines = dig(invoice, "lines", "data") or []
+    for line in reversed(lines):  # the proration's last line is the new price
+        price = (
+            dig(line, "price", "id")
+            or dig(line, "plan", "id")
+            or dig(line, "pricing", "price_details", "price")
+        )
+        if isinstance(price, str):
+            return price
+    return None
+
+
+def _plan_of_price(connection: Connection, price_id: str | None) -> tuple[str, str] | None:
+    """The (plan, interval) whose Stripe price this is, if any."""
+    if not price_id:
+        return None
+    row = connection.execute(
+        text(
+            "SELECT code, CASE WHEN stripe_price_monthly = :p THEN 'month' ELSE 'year' END FROM plans "
+            "WHERE stripe_price_monthly = :p OR stripe_price_yearly = :p ORDER BY code LIMIT 1"
+        ),
+        {"p": price_id},
+    ).first()
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 def subscription_deleted(connection: Connection, event: dict[str, Any], now: datetime) -> None:

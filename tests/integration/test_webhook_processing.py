@@ -253,3 +253,62 @@ def test_a_paid_upgrade_invoice_grants_the_difference_once_however_often_it_is_d
     process(engine, again, mid)
     assert subscription(engine, "acme") == ("active", "business", False)
     assert balance(engine, "acme", mid).balance == cr(5000)  # 1,000 of Pro + the 4,000 difference
+
+
+def _with_items(event: dict, price: str) -> dict:
+    event["data"]["object"]["items"] = {"object": "list", "data": [{"id": "si_1", "price": {"id": price}}]}
+    return event
+
+
+def test_a_plan_changed_in_the_stripe_portal_is_applied_whichever_of_its_events_comes_first(engine):
+    from tests.subscription_helpers import with_stripe_prices
+
+    with_stripe_prices(engine)
+    results = []
+    for n, update_first in enumerate([True, False]):
+        org, sub = f"portal-{n}", f"sub_p{n}"
+        create_org(engine, org)
+        process(
+            engine,
+            deliver(
+                engine,
+                "stripe",
+                f"c{n}",
+                invoice("invoice.paid", org, sub, JAN1, reason="subscription_create", event_id=f"c{n}"),
+            ),
+        )
+        mid = JAN1 + timedelta(days=6)
+        updated = _with_items(sub_updated(sub, cancel=False, created=mid, event_id=f"u{n}"), "price_biz_m")
+        paid = invoice("invoice.paid", org, sub, JAN1, reason="subscription_update", event_id=f"p{n}")
+        paid["data"]["object"]["lines"]["data"].append(
+            {"price": {"id": "price_biz_m"}, "period": {"start": int(mid.timestamp())}}
+        )
+        rows = [deliver(engine, "stripe", f"u{n}", updated), deliver(engine, "stripe", f"p{n}", paid)]
+        process_all(engine, rows if update_first else list(reversed(rows)))
+        results.append((subscription(engine, org), balance(engine, org, mid).balance))
+    assert results == [(("active", "business", False), cr(5000))] * 2
+
+
+def test_a_downgrade_made_in_the_stripe_portal_is_scheduled_for_the_end_of_the_period(engine):
+    from tests.subscription_helpers import with_stripe_prices
+
+    with_stripe_prices(engine)
+    create_org(engine, "acme")
+    process(
+        engine,
+        deliver(
+            engine,
+            "stripe",
+            "c",
+            invoice("invoice.paid", "acme", "sub_d", JAN1, reason="subscription_create", event_id="c"),
+        ),
+    )
+    with engine.begin() as c:
+        c.execute(text("UPDATE subscriptions SET plan_code = 'business'"))
+    updated = _with_items(
+        sub_updated("sub_d", cancel=False, created=JAN1 + timedelta(days=3), event_id="d"), "price_pro_m"
+    )
+    process(engine, deliver(engine, "stripe", "d", updated))
+    with engine.connect() as c:
+        row = c.execute(text("SELECT plan_code, next_plan_code, next_interval FROM subscriptions")).one()
+    assert tuple(row) == ("business", "pro", "month")
