@@ -49,88 +49,61 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         park_exhausted
     )
 
+    def park_malformed(kind: str, args: Any, detail: str) -> None:
+        runtime.parked_message(kind=kind, reason=rejections.MALFORMED, payload={"args": args}, detail=detail)
+
+    def declare(fn: Any, actor_name: str, queue_name: str) -> dramatiq.Actor[Any, Any]:
+        """An actor that retries with bounded backoff and is parked once its retries run out."""
+        return dramatiq.actor(
+            broker=broker,
+            actor_name=actor_name,
+            queue_name=queue_name,
+            on_retry_exhausted="park_exhausted",
+            **RETRY_OPTIONS,
+        )(fn)
+
     def debit_usage(events: Any) -> None:
         """Price and debit a message's events, together with other messages in flight."""
         if not isinstance(events, list):
-            runtime.parked_message(
-                kind="usage",
-                reason=rejections.MALFORMED,
-                payload={"args": events},
-                detail="the message's argument must be a list of events",
-            )
+            park_malformed("usage", events, "the message's argument must be a list of events")
             return
         runtime.charge_usage(events)
 
-    debit = dramatiq.actor(
-        broker=broker,
-        actor_name=wire.USAGE_ACTOR,
-        queue_name=usage_queue,
-        on_retry_exhausted="park_exhausted",
-        **RETRY_OPTIONS,
-    )(debit_usage)
+    debit = declare(debit_usage, wire.USAGE_ACTOR, usage_queue)
 
     def refund_failed_interactions(reports: Any) -> None:
         """Keep failure reports and refund the debits they name (now, or when the debit arrives)."""
         if not isinstance(reports, list):
-            runtime.parked_message(
-                kind="refund",
-                reason=rejections.MALFORMED,
-                payload={"args": reports},
-                detail="the message's argument must be a list of failure reports",
-            )
+            park_malformed("refund", reports, "the message's argument must be a list of failure reports")
             return
         runtime.refund_failures(reports)
 
-    refund = dramatiq.actor(
-        broker=broker,
-        actor_name=wire.REFUND_ACTOR,
-        queue_name=queue(settings, wire.REFUNDS_QUEUE),
-        on_retry_exhausted="park_exhausted",
-        **RETRY_OPTIONS,
-    )(refund_failed_interactions)
+    refund = declare(refund_failed_interactions, wire.REFUND_ACTOR, queue(settings, wire.REFUNDS_QUEUE))
 
     def grant_due_credits(subscription_id: Any, period_start: Any, as_of: Any = None) -> None:
         """Grant a subscription's month if it is still due; a duplicate message grants nothing."""
         if not isinstance(subscription_id, int) or not isinstance(period_start, str):
-            runtime.parked_message(
-                kind="grants",
-                reason=rejections.MALFORMED,
-                payload={"args": [subscription_id, period_start, as_of]},
-                detail="expected (subscription id, period start as ISO 8601 time[, as of])",
+            park_malformed(
+                "grants",
+                [subscription_id, period_start, as_of],
+                "expected (subscription id, period start as ISO 8601 time[, as of])",
             )
             return
         runtime.grant_due(subscription_id, period_start, as_of if isinstance(as_of, str) else None)
 
-    grant = dramatiq.actor(
-        broker=broker,
-        actor_name=GRANT_ACTOR,
-        queue_name=queue(settings, "grants"),
-        on_retry_exhausted="park_exhausted",
-        **RETRY_OPTIONS,
-    )(grant_due_credits)
+    grant = declare(grant_due_credits, GRANT_ACTOR, queue(settings, "grants"))
 
     def process_webhook(inbox_id: Any) -> None:
         """Apply a stored provider event once; one that needs state not created yet is retried."""
         if not isinstance(inbox_id, int):
-            runtime.parked_message(
-                kind="webhooks",
-                reason=rejections.MALFORMED,
-                payload={"args": inbox_id},
-                detail="the message's argument must be an inbox row id",
-            )
+            park_malformed("webhooks", inbox_id, "the message's argument must be an inbox row id")
             return
         try:
             runtime.process_webhook(inbox_id)
         except NotYet as wait:
             raise dramatiq.Retry(str(wait), delay=NOT_YET_DELAY_MS) from None
 
-    webhook = dramatiq.actor(
-        broker=broker,
-        actor_name=WEBHOOK_ACTOR,
-        queue_name=queue(settings, "webhooks"),
-        on_retry_exhausted="park_exhausted",
-        **RETRY_OPTIONS,
-    )(process_webhook)
+    webhook = declare(process_webhook, WEBHOOK_ACTOR, queue(settings, "webhooks"))
     return Actors(
         debit_usage=debit,
         refund_failed_interactions=refund,

@@ -149,3 +149,34 @@ def test_event_validation_names_the_field():
         )
     with pytest.raises(ValueError, match="event_id"):
         completed("")
+
+
+def test_a_message_whose_argument_is_not_a_list_of_events_is_parked_as_malformed(
+    engine, workers, pipeline_settings
+):
+    body = json.dumps(
+        {
+            "queue_name": f"{pipeline_settings.queue_prefix}usage",
+            "actor_name": wire.USAGE_ACTOR,
+            "args": [{"event_id": "lonely"}],
+            "kwargs": {},
+            "options": {},
+        }
+    ).encode()
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.basic_publish(
+        "",
+        f"{pipeline_settings.queue_prefix}usage",
+        body,
+        pika.BasicProperties(delivery_mode=2),
+        mandatory=True,
+    )
+    connection.close()
+    wait_until(lambda: scalar(engine, "SELECT count(*) FROM rejected_events") == 1, what="the parked message")
+    with engine.connect() as c:
+        from sqlalchemy import text
+
+        row = c.execute(text("SELECT kind, reason, payload FROM rejected_events")).one()
+    assert (row.kind, row.reason, row.payload) == ("usage", "malformed", {"args": {"event_id": "lonely"}})
