@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import Connection, text
 
 from billing_core.errors import BillingError, InvalidInput
-from billing_core.plans import ACCESS_LEVELS
-from billing_core.subscriptions.calendar import interval_price_cents
-from billing_core.subscriptions.state import PlanTerms
+from billing_core.plans import ACCESS_LEVELS, Plan
 
 SUPPORT_LEVELS = ("standard", "priority")
 
@@ -23,29 +21,8 @@ class UnknownPlan(BillingError):
         self.code = code
 
 
-@dataclass(frozen=True)
-class PlanConfig:
-    code: str
-    name: str
-    credits_per_month: int  # micro-credits
-    max_organizations: int
-    max_agents_per_organization: int
-    api_access: str
-    support_level: str
-    monthly_price_cents: int
-    currency: str
-    rollover: bool
-    stripe_price_monthly: str | None
-    stripe_price_yearly: str | None
-    recurrente_product_monthly: str | None
-    recurrente_product_yearly: str | None
-
-    def price_cents(self, interval: str) -> int:
-        return interval_price_cents(self.monthly_price_cents, interval)
-
-    @property
-    def terms(self) -> PlanTerms:
-        return PlanTerms(self.code, self.credits_per_month, self.monthly_price_cents, self.rollover)
+# The full plan record; one definition, in plans.py.
+PlanConfig = Plan
 
 
 _COLUMNS = ", ".join(f.name for f in fields(PlanConfig))

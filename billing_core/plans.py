@@ -6,13 +6,14 @@ An organization's plan is the plan of its subscription whose status is `active` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import Connection, text
 
 from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
 from billing_core.ledger.accounts import create_organization
-from billing_core.subscriptions.calendar import yearly_price_cents
+from billing_core.subscriptions.calendar import interval_price_cents, yearly_price_cents
+from billing_core.subscriptions.state import PlanTerms
 
 FREE_PLAN = "free"
 # API access levels, from least to most; a level allows everything the levels before it allow.
@@ -36,6 +37,8 @@ class PlanLimitReached(BillingError):
 
 @dataclass(frozen=True)
 class Plan:
+    """A plan as stored: what it grants, its limits, its price and its ids at the providers."""
+
     code: str
     name: str
     credits_per_month: int  # micro-credits
@@ -45,11 +48,23 @@ class Plan:
     support_level: str
     monthly_price_cents: int
     currency: str
+    rollover: bool
+    stripe_price_monthly: str | None
+    stripe_price_yearly: str | None
+    recurrente_product_monthly: str | None
+    recurrente_product_yearly: str | None
 
     @property
     def yearly_price_cents(self) -> int:
         """12 × monthly × 0.8, exact in cents."""
         return yearly_price_cents(self.monthly_price_cents)
+
+    def price_cents(self, interval: str) -> int:
+        return interval_price_cents(self.monthly_price_cents, interval)
+
+    @property
+    def terms(self) -> PlanTerms:
+        return PlanTerms(self.code, self.credits_per_month, self.monthly_price_cents, self.rollover)
 
 
 @dataclass(frozen=True)
@@ -78,10 +93,7 @@ def agent_limit_allows(plan: Plan, current_agents: int) -> bool:
     return current_agents < plan.max_agents_per_organization
 
 
-_COLUMNS = (
-    "p.code, p.name, p.credits_per_month, p.max_organizations, p.max_agents_per_organization, "
-    "p.api_access, p.support_level, p.monthly_price_cents, p.currency"
-)
+_COLUMNS = ", ".join(f"p.{f.name}" for f in fields(Plan))
 
 # The organization's live subscription, if any: the one whose period ends last.
 LIVE_SUBSCRIPTION_SQL = (
@@ -110,7 +122,8 @@ def organization_plan(connection: Connection, organization_id: str) -> tuple[Pla
     ).first()
     if row is None:
         raise LookupError(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
-    return Plan(*row[:9]), row[9]
+    count = len(fields(Plan))
+    return Plan(*row[:count]), row[count]
 
 
 _FIND_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org")

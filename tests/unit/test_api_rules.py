@@ -65,7 +65,9 @@ def test_access_levels_are_ordered_basic_full_enterprise(granted, required, allo
 
 
 def test_a_plan_allows_agents_up_to_its_maximum():
-    plan = Plan("starter", "Starter", 0, 1, 3, "basic", "standard", 1000, "USD")
+    plan = Plan(
+        "starter", "Starter", 0, 1, 3, "basic", "standard", 1000, "USD", False, None, None, None, None
+    )
     assert [agent_limit_allows(plan, n) for n in (0, 2, 3, 4)] == [True, True, False, False]
 
 
