@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import pika
 from sqlalchemy import Engine, create_engine, text
 
 from bench.raw_broker import raw_broker_rate
-from bench.scratch import scratch_database, scratch_queues
+from bench.scratch import scratch_database, scratch_queues, wait_for_queue
 from billing_core.db.engine import normalize_url
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.grants import GrantRequest, grant_credits
@@ -114,21 +113,6 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _wait_for_queue(broker_url: str, queue: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-        try:
-            connection.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            time.sleep(0.2)
-        finally:
-            if connection.is_open:
-                connection.close()
-    raise RuntimeError(f"no worker declared {queue} within {timeout} s")
-
-
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return 0.0
@@ -192,7 +176,7 @@ def run(config: BenchConfig) -> dict[str, object]:
         sampler = _RssSampler(worker.pid)
         sampler.start()
         try:
-            _wait_for_queue(config.broker_url, f"{prefix}usage")
+            wait_for_queue(config.broker_url, f"{prefix}usage")
             time.sleep(1.0)  # let every worker process finish booting
             published_at: dict[str, float] = {}
             started = time.perf_counter()

@@ -41,3 +41,19 @@ def scratch_queues(broker_url: str) -> Iterator[str]:
             for suffix in ("", ".DQ", ".XQ"):
                 channel.queue_delete(f"{prefix}{queue}{suffix}")
         connection.close()
+
+
+def wait_for_queue(broker_url: str, queue: str, timeout: float = 60) -> None:
+    """Return once a worker has declared `queue`; raise TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            time.sleep(0.2)
+        finally:
+            if connection.is_open:
+                connection.close()
+    raise TimeoutError(f"no worker declared {queue} within {timeout} s")

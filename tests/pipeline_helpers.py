@@ -52,3 +52,16 @@ def rejected(engine: Engine) -> list[tuple[str, str | None]]:
         return [
             (r, e) for r, e in c.execute(text("SELECT reason, event_id FROM rejected_events ORDER BY id"))
         ]
+
+
+def publish_raw(broker_url: str, queue: str, body: bytes) -> None:
+    """Publish bytes as any producer could: persistent, mandatory, confirmed."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
+    finally:
+        connection.close()

@@ -6,9 +6,10 @@ import subprocess
 import threading
 import time
 
+from bench.scratch import wait_for_queue
 from producers import Publisher
 from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import queue_depth, wait_for_queue
+from tests.e2e.worker_process import queue_depth
 from tests.ledger_helpers import create_org, setup_prices
 from tests.pipeline_helpers import completed, scalar, usage_rows, wait_until
 

@@ -8,9 +8,10 @@ import threading
 import pytest
 from sqlalchemy import text
 
+from bench.scratch import wait_for_queue
 from producers import InteractionFailed, MessageCompleted, Publisher
 from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import BILLING, queue_depth, wait_for_queue
+from tests.e2e.worker_process import BILLING, queue_depth
 from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
 from tests.pipeline_helpers import completed, rejected, scalar, usage_rows, wait_until
 

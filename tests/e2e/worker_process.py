@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pika
@@ -46,22 +45,6 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=30)
-
-
-def wait_for_queue(broker_url: str, queue: str, timeout: float = 60) -> None:
-    """Until a worker has declared `queue`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-        try:
-            connection.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            time.sleep(0.2)
-        finally:
-            if connection.is_open:
-                connection.close()
-    raise AssertionError(f"queue {queue} was never declared")
 
 
 def queue_depth(broker_url: str, queue: str) -> int:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import dramatiq
-import pika
 
 from producers import MessageCompleted, Publisher, Unroutable, wire
 from tests.conftest import BROKER_URL
 from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices, violations
-from tests.pipeline_helpers import completed, rejected, scalar, usage_rows, wait_until
+from tests.pipeline_helpers import completed, publish_raw, rejected, scalar, usage_rows, wait_until
 
 
 def test_bytes_from_the_producer_decode_as_a_dramatiq_message_for_the_usage_actor():
@@ -69,17 +68,7 @@ def test_a_message_mixing_valid_and_bad_events_charges_the_valid_ones_and_keeps_
         wire.USAGE_ACTOR,
         [good[0].to_wire(), bad_schema, missing_org, unknown_model, unknown_org, good[1].to_wire()],
     )
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    channel.basic_publish(
-        "",
-        f"{pipeline_settings.queue_prefix}usage",
-        body,
-        pika.BasicProperties(delivery_mode=2),
-        mandatory=True,
-    )
-    connection.close()
+    publish_raw(BROKER_URL, f"{pipeline_settings.queue_prefix}usage", body)
     wait_until(lambda: len(rejected(engine)) == 4, what="4 rejected events")
     assert usage_rows(engine) == 2
     assert balance(engine, "acme").balance == -cr(5)
@@ -163,17 +152,7 @@ def test_a_message_whose_argument_is_not_a_list_of_events_is_parked_as_malformed
             "options": {},
         }
     ).encode()
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    channel.basic_publish(
-        "",
-        f"{pipeline_settings.queue_prefix}usage",
-        body,
-        pika.BasicProperties(delivery_mode=2),
-        mandatory=True,
-    )
-    connection.close()
+    publish_raw(BROKER_URL, f"{pipeline_settings.queue_prefix}usage", body)
     wait_until(lambda: scalar(engine, "SELECT count(*) FROM rejected_events") == 1, what="the parked message")
     with engine.connect() as c:
         from sqlalchemy import text
