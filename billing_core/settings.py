@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     api_rate_limit_burst: int = Field(
         default=100, alias="BILLING_API_RATE_BURST", ge=1, description="API requests a token may burst"
     )
+    console_secure_cookie: bool = Field(
+        default=True,
+        description="mark the console's session cookie Secure (browsers still accept it on http://localhost)",
+    )
 
 
 def load_settings() -> Settings:

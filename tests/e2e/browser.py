@@ -1,0 +1,46 @@
+"""Headless Chromium (Debian's `chromium` package) driven by Playwright, for the console's tests.
+
+Playwright's own browser download is never used: the tests launch the system Chromium, which
+`.ci/run` installs. Without it they fail with a message saying so (they never skip)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# Where the tests leave a screenshot of every tab (named in README.md).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-screenshots"
+# The machine has no outside network: keep Chromium from trying to reach Google's services.
+_QUIET = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: `apt-get install chromium` (bash .ci/run does)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=_QUIET)
+        yield browser
+        browser.close()
+
+
+def screenshot_path(name: str) -> str:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / f"{name}.png")
