@@ -93,6 +93,8 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     print(f"webhooks: http://{hooks.host}:{hooks.port}/webhooks/stripe and /webhooks/recurrente")
     print(f"api:      http://{api.host}:{api.port} (docs at /docs)", end="")
     print("" if ctx.settings.admin_token else f"; admin token in {settings.data_dir}/admin_token")
+    console = f"http://{api.host}:{api.port}/console/"
+    print(f"console:  {console} (sign in with an organization API key, or the admin token)")
     print("ready. In another terminal: .venv/bin/billing demo && .venv/bin/billing balance demo-org")
     print("press Ctrl-C to stop", flush=True)
     stop = threading.Event()

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +24,28 @@ def _stop_embedded_postgres(data_dir: Path) -> None:
             if not pid_file.exists():
                 break
             time.sleep(0.1)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _console_credits_page(base: str, token: str, org: str) -> str:
+    """Sign in to the console with the admin token as a browser would, then open the Credits tab."""
+    form = urllib.parse.urlencode({"token": token, "organization": org}).encode()
+    try:
+        urllib.request.build_opener(_NoRedirect).open(f"{base}/console/sign-in", data=form, timeout=30)
+        raise AssertionError("the sign-in did not redirect")
+    except urllib.error.HTTPError as answer:
+        assert answer.code == 303
+        assert answer.headers["Location"].endswith(f"/console/organizations/{org}/subscription")
+        cookie = answer.headers["Set-Cookie"].split(";", 1)[0]
+    page = urllib.request.Request(
+        f"{base}/console/organizations/{org}/subscription?tab=credits", headers={"Cookie": cookie}
+    )
+    with urllib.request.urlopen(page, timeout=30) as response:
+        return str(response.read().decode())
 
 
 def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
@@ -64,6 +88,8 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert json.loads(response.read())["balance"] == view["balance"]
+        assert any(line.startswith(f"console:  {base}/console/") for line in lines), lines
+        assert view["balance"].rstrip("0") in _console_credits_page(base, token, "demo-org").replace(",", "")
     finally:
         up.send_signal(signal.SIGINT)
         up.communicate(timeout=60)
