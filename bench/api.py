@@ -196,6 +196,19 @@ def measure(engine: Engine, config: ApiBenchConfig) -> dict[str, dict[str, float
         if response.status_code != 200:
             raise RuntimeError(f"{path}: {response.status_code} {response.get_data(as_text=True)[:200]}")
 
+    client.set_cookie("billing_console", token, path="/console")  # the console's session, as signed in
+    console: dict[str, str] = {}
+
+    def page(org: str) -> None:
+        response = client.get(f"/console/organizations/{org}/subscription", headers=console)
+        html = response.get_data(as_text=True)
+        if (
+            response.status_code != 200
+            or html.count("data-transaction-id=") != 20
+            or "usage-chart" not in html
+        ):
+            raise RuntimeError(f"console page of {org}: {response.status_code} {html[:200]}")
+
     base = "/v1/organizations"
     scenarios: dict[str, Callable[[int], None]] = {
         "balance": lambda i: get(f"{base}/{orgs[i]}/balance"),
@@ -211,6 +224,11 @@ def measure(engine: Engine, config: ApiBenchConfig) -> dict[str, dict[str, float
         ),
         "usage_31d": lambda i: get(f"{base}/{orgs[i]}/usage"),
         "metrics_by_model_31d": lambda i: get(f"{base}/{orgs[i]}/metrics?group_by=model"),
+        # The billing console: the whole page (three tabs, nine queries), and Load More deep in a history.
+        "console_page": lambda i: page(orgs[i]),
+        "console_load_more_deep_whale": lambda i: get(
+            f"/console/organizations/org-0/transactions?cursor={deep['org-0']}", console
+        ),
     }
     return {name: _time(call, config.requests) for name, call in scenarios.items()}
 

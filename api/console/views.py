@@ -65,7 +65,8 @@ def _protect(response: Response) -> Response:
     return response
 
 
-def _sign_in_page(message: str | None = None, status: int = 200, organization: str = "") -> Any:
+def _sign_in_page(message: str, status: int, organization: str = "") -> Any:
+    """The sign-in form after a refusal or an ended session: any session cookie is dropped."""
     page = render_template("console/sign_in.html", message=message, organization=organization)
     return sign_out(Response(page, status=status))
 
@@ -77,7 +78,8 @@ def signed_in(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         user = current_user()
         if user is None:
-            if request.method == "GET" and request.accept_mimetypes.best != "application/json":
+            page_wanted = request.accept_mimetypes.best != "application/json"  # the JSON endpoint: never
+            if request.method == "GET" and page_wanted and not request.path.endswith("/transactions"):
                 return _sign_in_page("Please sign in.", 401)
             raise api_error(401, "unauthorized", "sign in again: the session has ended")
         if not user.may_see(kwargs["org"]):
@@ -101,7 +103,10 @@ def home() -> Any:
 
 @bp.get("/sign-in")
 def sign_in_form() -> Any:
-    return _sign_in_page()
+    user = current_user()
+    if user is not None and user.organization_id is not None:  # already signed in with a key
+        return redirect(url_for("console.subscription", org=user.organization_id))
+    return Response(render_template("console/sign_in.html", message=None, organization=""))
 
 
 @bp.post("/sign-in")
