@@ -3,7 +3,7 @@ float), prices from cents, days in UTC."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from billing_core.money import MICROS_PER_CREDIT
 
@@ -34,15 +34,22 @@ def money(cents: int, currency: str) -> str:
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{currency.upper()} {amount}"
 
 
+def utc(value: datetime) -> datetime:
+    """The instant in UTC, whatever time zone the database session handed it back in."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value
+
+
 def day(value: date | datetime) -> str:
-    """Nov 27, 2026."""
+    """Nov 27, 2026 (the UTC day of an instant)."""
+    if isinstance(value, datetime):
+        value = utc(value)
     return f"{value:%b} {value.day}, {value.year}"
 
 
 def last_day(period_end: datetime) -> date:
     """The last day of a period whose end instant is exclusive (a period ending Dec 1 00:00 ends
     on Nov 30)."""
-    return (period_end - timedelta(microseconds=1)).date()
+    return utc(period_end - timedelta(microseconds=1)).date()
 
 
 def plural(count: int, noun: str) -> str:
@@ -51,7 +58,8 @@ def plural(count: int, noun: str) -> str:
 
 
 def moment(value: datetime) -> str:
-    """Nov 27, 2026 14:05 UTC (the ledger's times are UTC)."""
+    """Nov 27, 2026 14:05 UTC."""
+    value = utc(value)
     return f"{day(value)} {value:%H:%M} UTC"
 
 
@@ -59,5 +67,5 @@ def share(part: int, whole: int) -> str:
     """A percentage with one decimal, computed in integers: 33.3% for 1 of 3."""
     if whole <= 0:
         return "0.0%"
-    tenths = (part * 1000 + whole // 2) // whole
-    return f"{tenths // 10}.{tenths % 10}%"
+    tenths = (abs(part) * 1000 + whole // 2) // whole
+    return f"{'-' if part < 0 and tenths else ''}{tenths // 10}.{tenths % 10}%"

@@ -77,8 +77,8 @@ def subscription_page(connection: Connection, org: str, now: datetime) -> Subscr
     current, _ = organization_plan(connection, org)
     overview = subscription_overview(connection, org, now)
     balance = balance_snapshot(connection, org, now)
-    first, last = balance.period_start.date(), formatting.last_day(balance.period_end)
-    today = min(max(now.date(), first), last)
+    first, last = formatting.utc(balance.period_start).date(), formatting.last_day(balance.period_end)
+    today = min(max(formatting.utc(now).date(), first), last)
     usage = usage_report(connection, org, first, today, now)
     chart = daily_chart(
         [(d.day, d.totals.credits) for d in usage.days], first, last, usage.forecast.burn_rate_per_day

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 from apiflask import HTTPError
 from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import Connection
 
 from api import subscription_actions as actions
 from api.console import formatting
@@ -21,6 +22,7 @@ from api.runtime import read, runtime
 from billing_core.errors import BillingError, InvalidInput
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
+from billing_core.queries.transactions import TransactionPage
 
 bp = Blueprint(
     "console",
@@ -171,7 +173,12 @@ def more_transactions(org: str) -> Any:
         before = decode_cursor(request.args.get("cursor", ""))
     except InvalidInput as error:
         return jsonify({"error": {"type": "validation_error", "message": str(error)}}), 400
-    page = read(lambda c: transaction_page(c, org, limit=HISTORY_PAGE, before_id=before))
+
+    def work(connection: Connection) -> TransactionPage:
+        get_organization(connection, org)  # 404 for an unknown organization, as the page answers
+        return transaction_page(connection, org, limit=HISTORY_PAGE, before_id=before)
+
+    page = read(work)
     return jsonify(
         {
             "rows_html": render_template("console/_history_rows.html", rows=page.rows),
