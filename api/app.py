@@ -20,6 +20,7 @@ from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.openapi import finish_spec
 from api.ratelimit import RateLimiter
 from api.runtime import EXTENSION, PriceCache, Runtime
+from api.swagger_assets import serve_swagger_ui_locally
 from billing_core.db.engine import make_engine
 from billing_core.payments import PaymentProvider
 from billing_core.settings import Settings, load_settings
@@ -74,6 +75,7 @@ def create_app(
         payments=dict(build_providers(settings) if payments is None else payments),
     )
     register_error_handlers(app)
+    serve_swagger_ui_locally(app)
 
     @app.before_request
     def _refuse_nul_bytes() -> None:

@@ -342,3 +342,12 @@ def test_every_tab_fits_a_phone_screen_and_loads_nothing_from_elsewhere(chromium
     finally:
         context.close()
     assert origins == {console}
+
+
+def test_the_api_docs_page_renders_offline_from_the_apps_own_files(page, console):
+    origins = set()
+    page.on("request", lambda request: origins.add("{0.scheme}://{0.netloc}".format(urlsplit(request.url))))
+    page.goto(f"{console}/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    assert page.locator(".swagger-ui .opblock").count() >= 20  # every operation of the API
+    assert origins == {console}

@@ -3,6 +3,7 @@ the OpenAPI document and its docs page."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 from api.errors import api_error
@@ -126,8 +127,30 @@ def test_the_openapi_document_describes_every_endpoint_with_bearer_auth_and_the_
     assert check["responses"]["402"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+    assert not [path for path in spec["paths"] if not path.startswith(("/v1/", "/healthz", "/readyz"))]
     docs = api.get("/docs", token=None)
     assert docs.status_code == 200 and b"openapi.json" in docs.data
+
+
+def test_the_docs_page_loads_swagger_ui_from_the_app_itself_not_a_cdn(database_url, engine):
+    api = Api(database_url, engine)
+    page = api.get("/docs", token=None).get_data(as_text=True)
+
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    }
+    assert not [a for a in assets if "//" in a], assets  # nothing from another host
+    for asset in assets:
+        answer = api.get(asset, token=None)
+        try:
+            assert answer.status_code == 200, asset
+            assert len(answer.data) > 500, asset
+        finally:
+            answer.close()  # a file response holds the file open until closed
+    assert api.get("/docs/assets/../../app.py", token=None).status_code == 404
 
 
 def test_a_nul_byte_in_a_query_parameter_is_a_400_naming_it_not_a_server_error(database_url, engine):
