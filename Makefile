@@ -11,6 +11,12 @@ $(BIN)/billing: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# axe-core, the accessibility checker the console's browser tests inject into its pages.
+AXE := tests/e2e/a11y/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/a11y/package-lock.json
+	npm ci --prefix tests/e2e/a11y --no-audit --no-fund --silent
+	touch $@
+
 setup: $(BIN)/billing
 
 run: setup
@@ -22,7 +28,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(AXE)
 	$(BIN)/pytest
 
 unit: setup
@@ -31,8 +37,8 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
-e2e: setup
+e2e: setup $(AXE)
 	$(BIN)/pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) .billing .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .billing .pytest_cache .mypy_cache .ruff_cache tests/e2e/a11y/node_modules

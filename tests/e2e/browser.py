@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # Where the tests leave a screenshot of every tab (named in README.md).
@@ -39,6 +39,25 @@ def chromium() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=_QUIET)
         yield browser
         browser.close()
+
+
+# axe-core, installed by `make test` (npm ci in tests/e2e/a11y), checks pages against WCAG 2.1 A/AA.
+AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """What axe-core finds wrong with the page as it is shown now: rule, impact and where."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `make test` (it runs npm ci in tests/e2e/a11y)")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+    ]
 
 
 def screenshot_path(name: str) -> str:

@@ -24,7 +24,7 @@ from billing_core.settings import Settings
 from producers import MessageCompleted, Publisher
 from tests.api_helpers import ADMIN
 from tests.conftest import BROKER_URL
-from tests.e2e.browser import chromium, screenshot_path  # noqa: F401  (chromium is a fixture)
+from tests.e2e.browser import accessibility_violations, chromium, screenshot_path  # noqa: F401  (a fixture)
 from tests.fake_providers import FakeProviders, fake_providers
 from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
 from tests.pipeline_helpers import scalar, wait_until
@@ -351,3 +351,23 @@ def test_the_api_docs_page_renders_offline_from_the_apps_own_files(page, console
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     assert page.locator(".swagger-ui .opblock").count() >= 20  # every operation of the API
     assert origins == {console}
+
+
+def test_axe_finds_no_accessibility_violation_on_any_tab_or_the_sign_in_page(chromium, console, engine):  # noqa: F811
+    # The checker is injected as a script, which the console's CSP rightly refuses: bypass it here.
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    manual_subscription(engine, "pro", started_days_ago=4)
+    grant(engine, "acme", 1_000, "seed")
+    now = datetime.now(UTC)
+    debit(engine, [event(f"a{i}", "acme", output_tokens=5, at=now) for i in range(25)], now=now)
+
+    page.goto(f"{console}/console/sign-in")
+    assert accessibility_violations(page) == []
+    sign_in(page, console, new_key(engine))
+    for tab in ("Plans", "Credits", "Usage"):
+        page.get_by_role("tab", name=tab).click()
+        assert accessibility_violations(page) == [], tab
+    page.goto(f"{console}{ORG_PAGE}?tab=plans&confirm=cancel")
+    assert accessibility_violations(page) == []
+    context.close()
