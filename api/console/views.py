@@ -20,6 +20,7 @@ from api.cursor import decode_cursor, encode_cursor
 from api.errors import api_error, domain_error
 from api.runtime import read, runtime
 from billing_core.errors import BillingError, InvalidInput
+from billing_core.queries.balance_snapshot import balance_snapshot
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
 from billing_core.queries.transactions import TransactionPage
@@ -33,6 +34,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 F = TypeVar("F", bound=Callable[..., Any])
+_JSON_ROUTES = ("/transactions", "/balance")  # what the page's script fetches: errors answer JSON
 TABS = ("plans", "credits", "usage")
 NOTICES = {
     "checkout_done": "Thank you. Your subscription starts as soon as the payment provider confirms the "
@@ -73,6 +75,10 @@ def _sign_in_page(message: str, status: int, organization: str = "") -> Any:
     return sign_out(Response(page, status=status))
 
 
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.path.endswith(_JSON_ROUTES)
+
+
 def signed_in(view: F) -> F:
     """The signed-in user may see the organization in the path; POSTs need the form's CSRF token."""
 
@@ -80,8 +86,7 @@ def signed_in(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         user = current_user()
         if user is None:
-            page_wanted = request.accept_mimetypes.best != "application/json"  # the JSON endpoint: never
-            if request.method == "GET" and page_wanted and not request.path.endswith("/transactions"):
+            if request.method == "GET" and not _wants_json():
                 return _sign_in_page("Please sign in.", 401)
             raise api_error(401, "unauthorized", "sign in again: the session has ended")
         if not user.may_see(kwargs["org"]):
@@ -189,6 +194,14 @@ def more_transactions(org: str) -> Any:
     )
 
 
+@bp.get("/organizations/<org>/balance")
+@signed_in
+def balance_fragment(org: str) -> Any:
+    """The Credits tab's balance, rendered again: the page's Refresh button and its timer."""
+    view = read(lambda c: balance_snapshot(c, org, actions.now()))
+    return jsonify({"html": render_template("console/_balance.html", balance=view)})
+
+
 def _back(org: str, notice: str) -> Any:
     return redirect(url_for("console.subscription", org=org, tab="plans", notice=notice), 303)
 
@@ -289,6 +302,6 @@ def _http_error_page(error: HTTPError) -> Any:
 
 
 def _error_page(status: int, message: str) -> Any:
-    if request.accept_mimetypes.best == "application/json" or request.path.endswith("/transactions"):
+    if _wants_json():
         return jsonify({"error": {"message": message}}), status
     return render_template("console/error.html", status=status, message=message), status

@@ -313,11 +313,16 @@ def test_the_balance_changes_after_the_workers_process_events(
         publisher.publish_many(events)
     wait_until(lambda: scalar(engine, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'") == 5)
 
-    page.reload()
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#refresh-status")).to_contain_text("Updated at")
     with engine.connect() as c:
         balance = balance_snapshot(c, "acme", datetime.now(UTC)).balance
     assert balance == 85_000_000
     expect(page.locator("#balance-credits")).to_have_text("85.00")
+    expect(page.locator("#used-credits")).to_have_text("15.00")
+    assert page.evaluate("window.notReloaded") is True  # updated in place, the page was not reloaded
+    page.reload()
     expect(page.locator("#history-rows tr").first).to_contain_text("u-7")
     page.screenshot(path=screenshot_path("credits-after-events"), full_page=True)
 

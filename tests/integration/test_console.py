@@ -1053,6 +1053,33 @@ def test_the_credits_tab_shows_balance_remaining_allocated_and_used_without_aler
     assert page.find(id="expiring-soon") is None
 
 
+def test_the_balance_refresh_renders_the_current_balance_for_the_page_to_swap_in(api, engine):
+    now = datetime.now(UTC)
+    grant(engine, "acme", 100, "seed", at=now)
+    signed_in(api)
+    page = dom(get(api, f"{PAGE}?tab=credits"))
+    refresh = page.by_id("refresh-balance")
+    assert refresh["data-url"] == "/console/organizations/acme/balance"
+    assert page.by_id("balance-summary").find(id="balance-credits").text == "100.00"
+
+    debit(engine, [event("e1", "acme", output_tokens=130, at=now)], now=now)  # into overdraft
+    answer = get(api, refresh["data-url"], headers=JSON)
+
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    fragment = dom(answer.json["html"])
+    assert fragment.by_id("balance-credits").text == "-30.00"
+    assert fragment.by_id("used-credits").text == "130.00"
+    assert fragment.by_id("overdraft").find("strong").text == "30.00"
+
+
+def test_the_balance_refresh_needs_the_session_of_the_organization(api, engine):
+    create_org(engine, "other")
+    assert get(api, "/console/organizations/acme/balance").status_code == 401
+    signed_in(api)
+    refused = get(api, "/console/organizations/other/balance")
+    assert refused.status_code == 404 and refused.mimetype == "application/json"
+
+
 def test_the_credits_tab_shows_an_overdraft_only_when_there_is_one(api, engine):
     now = datetime.now(UTC)
     grant(engine, "acme", 10, "seed", at=now)

@@ -1,6 +1,6 @@
 // The console's only script: keyboard-usable tabs, the Monthly/Yearly toggle, the payment
-// provider choice, and "Load More" through the history cursor. Everything works as links and
-// forms without it, except Load More.
+// provider choice, "Load More" through the history cursor, and the balance's Refresh (also every
+// 30 s while the Credits tab shows). Everything works as links and forms without it, except those.
 "use strict";
 
 function setupTabs() {
@@ -84,6 +84,35 @@ function setupLoadMore() {
   });
 }
 
+function setupBalanceRefresh() {
+  const button = document.getElementById("refresh-balance");
+  const summary = document.getElementById("balance-summary");
+  const status = document.getElementById("refresh-status");
+  if (!button || !summary) return;
+  async function refresh() {
+    button.disabled = true;
+    try {
+      const response = await fetch(button.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const body = await response.json();
+      if (!response.ok) throw new Error((body.error && body.error.message) || response.statusText);
+      summary.innerHTML = body.html;
+      status.textContent = `Updated at ${new Date().toLocaleTimeString()}.`;
+    } catch (error) {
+      status.textContent = `Could not refresh: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+  button.addEventListener("click", refresh);
+  // While the Credits tab is on screen, the balance follows the ledger on its own.
+  const every = Number(button.dataset.everySeconds) * 1000;
+  if (every > 0) {
+    setInterval(() => {
+      if (!document.hidden && !document.getElementById("panel-credits").hidden) refresh();
+    }, every);
+  }
+}
+
 function focusConfirmation() {
   const confirm = document.getElementById("cancel-confirm");
   if (confirm) confirm.focus();
@@ -93,5 +122,6 @@ document.addEventListener("DOMContentLoaded", () => {
   setupTabs();
   setupIntervalToggle();
   setupLoadMore();
+  setupBalanceRefresh();
   focusConfirmation();
 });
