@@ -108,6 +108,18 @@ def home() -> Any:
     return redirect(url_for("console.subscription", org=user.organization_id))
 
 
+@bp.get("/open")
+def open_organization() -> Any:
+    """The admin's "open another organization" form: straight to that organization's page."""
+    user = current_user()
+    org = request.args.get("organization", "").strip()
+    if user is None or not user.admin:
+        return redirect(url_for("console.sign_in_form"))
+    if not org:
+        raise api_error(400, "validation_error", "name the organization to open")
+    return redirect(url_for("console.subscription", org=org))
+
+
 @bp.get("/sign-in")
 def sign_in_form() -> Any:
     user = current_user()

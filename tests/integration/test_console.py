@@ -381,6 +381,25 @@ def test_the_admin_token_needs_an_organization_and_opens_any_existing_one(api, e
     assert get(api, "/console/organizations/nobody/subscription").status_code == 404
 
 
+def test_an_admin_opens_another_organization_from_the_page_and_a_key_cannot(api, engine):
+    create_org(engine, "other")
+    sign_in(api, ADMIN, "acme")
+    page = dom(get(api))
+    form = page.by_id("open-organization")
+    assert form is not None
+
+    opened = get(api, "/console/open?organization=other")
+    assert opened.status_code == 302 and location(opened).path == "/console/organizations/other/subscription"
+    assert get(api, location(opened).path).status_code == 200
+    assert get(api, "/console/open?organization=").status_code == 400
+
+    api.client.post("/console/sign-out")
+    signed_in(api)
+    assert dom(get(api)).find(id="open-organization") is None
+    refused = get(api, "/console/open?organization=other")
+    assert location(refused).path == "/console/sign-in"
+
+
 def test_an_org_key_opens_its_own_organization_whatever_organization_is_typed(api, engine):
     create_org(engine, "beta")
     key = api.new_key("acme")["key"]
