@@ -28,7 +28,7 @@ from tests.e2e.browser import accessibility_violations, chromium, screenshot_pat
 from tests.fake_providers import FakeProviders, fake_providers
 from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
 from tests.pipeline_helpers import scalar, wait_until
-from tests.subscription_helpers import with_stripe_prices
+from tests.subscription_helpers import subscribed_lately, with_stripe_prices
 
 ORG_PAGE = "/console/organizations/acme/subscription"
 
@@ -380,3 +380,24 @@ def test_axe_finds_no_accessibility_violation_on_any_tab_or_the_sign_in_page(chr
     expect(page.get_by_label("Open organization")).to_be_visible()
     assert accessibility_violations(page) == []
     context.close()
+
+
+def test_manage_billing_opens_the_stripe_portal_and_upgrade_is_charged_at_stripe(page, console, engine, fake):
+    subscribed_lately(engine, "stripe", plan="pro", days_ago=10)
+    sign_in(page, console, new_key(engine))
+    expect(page.locator("#current-plan")).to_have_text("Pro")
+
+    # The fake's portal host does not resolve here: the browser's attempt to go there is what counts.
+    with page.expect_request("https://billing.stripe.test/**") as went:
+        page.get_by_role("button", name="Manage Billing").click()
+    assert went.value.url == "https://billing.stripe.test/p/session/bps_1"
+    portal = next(r for r in fake.requests if r.path == "/v1/billing_portal/sessions")
+    assert portal.form["customer"] == "cus_1"
+    assert urlsplit(portal.form["return_url"]).path == ORG_PAGE
+
+    page = page.context.new_page()  # the first one is busy failing to reach the fake's portal host
+    page.goto(f"{console}{ORG_PAGE}")
+    page.locator('article[data-plan="business"]').get_by_role("button", name="Upgrade").click()
+    expect(page.locator("#notice")).to_contain_text("Upgraded")
+    assert [r.path for r in fake.requests if r.method == "POST" and r.path.startswith("/v1/subscriptions/")]
+    expect(page.locator("#pending-upgrade")).to_contain_text("business")  # until Stripe reports the payment
