@@ -53,24 +53,41 @@ class Api:
 
 def subscribe(engine: Engine, org: str, plan: str, status: str = "active") -> None:
     """Put the organization on a plan through a manual subscription for the current month."""
-    now = datetime.now(UTC)
+    manual_subscription(engine, org, plan, started_days_ago=1, status=status)
+
+
+def manual_subscription(
+    engine: Engine,
+    org: str,
+    plan: str,
+    *,
+    started_days_ago: int,
+    length_days: int = 30,
+    interval: str = "month",
+    status: str = "active",
+) -> datetime:
+    """A manual subscription whose period started `started_days_ago` days before now; returns the
+    period's start."""
+    start = datetime.now(UTC) - timedelta(days=started_days_ago)
     committed(
         engine,
         lambda c: c.execute(
             text(
                 "INSERT INTO subscriptions (organization_id, plan_code, billing_interval, status, provider, "
-                "current_period_start, current_period_end) VALUES (:org, :plan, 'month', :status, 'manual', "
-                ":start, :end)"
+                "current_period_start, current_period_end) VALUES (:org, :plan, :interval, :status, "
+                "'manual', :start, :end)"
             ),
             {
                 "org": org,
                 "plan": plan,
+                "interval": interval,
                 "status": status,
-                "start": now - timedelta(days=1),
-                "end": now + timedelta(days=29),
+                "start": start,
+                "end": start + timedelta(days=length_days),
             },
         ),
     )
+    return start
 
 
 def error_of(response: Any) -> dict[str, Any]:

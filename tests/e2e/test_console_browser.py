@@ -22,7 +22,7 @@ from billing_core.api_keys import create_api_key
 from billing_core.queries.balance_snapshot import balance_snapshot
 from billing_core.settings import Settings
 from producers import MessageCompleted, Publisher
-from tests.api_helpers import ADMIN
+from tests.api_helpers import ADMIN, manual_subscription
 from tests.conftest import BROKER_URL
 from tests.e2e.browser import accessibility_violations, chromium, screenshot_path  # noqa: F401  (a fixture)
 from tests.fake_providers import FakeProviders, fake_providers
@@ -80,24 +80,6 @@ def sign_in(page: Page, console: str, token: str, organization: str = "") -> Non
         page.get_by_label("Organization").fill(organization)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"**{ORG_PAGE}")
-
-
-def manual_subscription(engine: Engine, plan: str, started_days_ago: int) -> datetime:
-    start = (datetime.now(UTC) - timedelta(days=started_days_ago)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    committed(
-        engine,
-        lambda c: c.execute(
-            text(
-                "INSERT INTO subscriptions (organization_id, plan_code, billing_interval, status, provider, "
-                "current_period_start, current_period_end) VALUES ('acme', :plan, 'month', 'active', "
-                "'manual', :start, :end)"
-            ),
-            {"plan": plan, "start": start, "end": start + timedelta(days=30)},
-        ),
-    )
-    return start
 
 
 def plans(engine: Engine) -> list[dict[str, Any]]:
@@ -238,10 +220,11 @@ def test_load_more_walks_the_whole_history_without_a_duplicate(page, console, en
 
 
 def test_the_usage_chart_has_a_bar_for_every_day_of_the_period_so_far(page, console, engine):
-    start = manual_subscription(engine, "pro", started_days_ago=9)
+    start = manual_subscription(engine, "acme", "pro", started_days_ago=9)
     grant(engine, "acme", 5_000, "seed", at=start)
     now = datetime.now(UTC)
-    days = [start + timedelta(days=d, hours=12) for d in (0, 3, 7, 9)]
+    first_midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [first_midnight + timedelta(days=d, hours=12) for d in (0, 3, 7, 9)]  # noon of 4 of the days
     debit(
         engine,
         [event(f"u{i}", "acme", output_tokens=10 * (i + 1), at=day) for i, day in enumerate(days)],
@@ -269,7 +252,7 @@ def test_the_usage_chart_has_a_bar_for_every_day_of_the_period_so_far(page, cons
 
 
 def test_cancel_asks_for_confirmation_and_explains_credits_stay_usable(page, console, engine):
-    manual_subscription(engine, "pro", started_days_ago=3)
+    manual_subscription(engine, "acme", "pro", started_days_ago=3)
     sign_in(page, console, new_key(engine))
     page.get_by_role("link", name="Cancel Subscription").click()
     dialog = page.get_by_role("alertdialog")
@@ -328,7 +311,7 @@ def test_the_balance_changes_after_the_workers_process_events(
 
 
 def test_every_tab_fits_a_phone_screen_and_loads_nothing_from_elsewhere(chromium, console, engine):  # noqa: F811
-    manual_subscription(engine, "pro", started_days_ago=5)
+    manual_subscription(engine, "acme", "pro", started_days_ago=5)
     grant(engine, "acme", 1_000, "seed")
     debit(engine, [event("p1", "acme", output_tokens=40, at=datetime.now(UTC))], now=datetime.now(UTC))
     context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
@@ -362,7 +345,7 @@ def test_axe_finds_no_accessibility_violation_on_any_tab_or_the_sign_in_page(chr
     # The checker is injected as a script, which the console's CSP rightly refuses: bypass it here.
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
-    manual_subscription(engine, "pro", started_days_ago=4)
+    manual_subscription(engine, "acme", "pro", started_days_ago=4)
     grant(engine, "acme", 1_000, "seed")
     now = datetime.now(UTC)
     debit(engine, [event(f"a{i}", "acme", output_tokens=5, at=now) for i in range(25)], now=now)

@@ -19,7 +19,7 @@ from api.console.pages import HISTORY_PAGE
 from billing_core.payments import CheckoutLink, PaymentProviderError, UpgradeCharge, UpgradeTarget
 from billing_core.plan_catalog import PlanConfig, set_plan
 from billing_core.plans import list_plans
-from tests.api_helpers import ADMIN, Api, subscribe
+from tests.api_helpers import ADMIN, Api, manual_subscription, subscribe
 from tests.fake_providers import FakeProviders, fake_providers
 from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
 from tests.subscription_helpers import subscribed_lately, with_stripe_prices
@@ -273,32 +273,6 @@ def ledger_count(engine: Any, org: str = "acme") -> int:
             text("SELECT count(*) FROM credit_transactions WHERE organization_id = :org"), {"org": org}
         ).scalar_one()
     return count
-
-
-def manual_subscription(
-    engine: Any, org: str, plan: str, *, started_days_ago: int, length_days: int = 30, interval: str = "month"
-) -> datetime:
-    """A manual subscription whose period started `started_days_ago` days before now (as
-    tests.api_helpers.subscribe does, with a chosen start); returns the period start."""
-    start = datetime.now(UTC) - timedelta(days=started_days_ago)
-    committed(
-        engine,
-        lambda c: c.execute(
-            text(
-                "INSERT INTO subscriptions (organization_id, plan_code, billing_interval, status, provider, "
-                "current_period_start, current_period_end) VALUES (:org, :plan, :interval, 'active', "
-                "'manual', :start, :end)"
-            ),
-            {
-                "org": org,
-                "plan": plan,
-                "interval": interval,
-                "start": start,
-                "end": start + timedelta(days=length_days),
-            },
-        ),
-    )
-    return start
 
 
 def day_text(value: datetime) -> str:
