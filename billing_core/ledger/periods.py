@@ -1,10 +1,13 @@
-"""The organization's current billing period: its subscription's, or else the calendar month (UTC)."""
+"""The organization's current period (what "allocated vs used this period" counts): the monthly
+allowance window of its live subscription, or else the calendar month (UTC)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
+
+from billing_core.subscriptions.calendar import add_months, months_between
 
 
 def calendar_month(now: datetime) -> tuple[datetime, datetime]:
@@ -18,9 +21,12 @@ def calendar_month(now: datetime) -> tuple[datetime, datetime]:
 
 
 def current_period(connection: Connection, organization_id: str, now: datetime) -> tuple[datetime, datetime]:
+    """The monthly allowance window containing `now`: the live subscription's grant period (its
+    billing period for a monthly plan; the month since the last monthly anniversary, within the
+    paid year, for a yearly one), else the calendar month."""
     row = connection.execute(
         text(
-            "SELECT current_period_start, current_period_end FROM subscriptions "
+            "SELECT COALESCE(billing_anchor, current_period_start), current_period_end FROM subscriptions "
             "WHERE organization_id = :org AND status IN ('active', 'past_due') "
             "AND current_period_start <= :now AND current_period_end > :now "
             "ORDER BY current_period_end DESC LIMIT 1"
@@ -29,4 +35,6 @@ def current_period(connection: Connection, organization_id: str, now: datetime) 
     ).first()
     if row is None:
         return calendar_month(now)
-    return row[0], row[1]
+    anchor, period_end = row[0].astimezone(UTC), row[1].astimezone(UTC)
+    months = max(months_between(anchor, now.astimezone(UTC)), 0)
+    return add_months(anchor, months), min(add_months(anchor, months + 1), period_end)

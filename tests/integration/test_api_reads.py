@@ -228,7 +228,7 @@ def test_entitlements_follow_the_live_subscription_and_plans_are_listed(api, eng
     )
 
 
-def test_the_one_statement_balance_snapshot_equals_the_balance_view(api, engine):
+def test_the_api_balance_snapshot_equals_the_balance_view(api, engine):
     from billing_core.queries.balance import balance_view
     from billing_core.queries.balance_snapshot import balance_snapshot
 

@@ -89,6 +89,10 @@ def test_a_yearly_subscription_shows_its_year_and_the_next_monthly_grant(api, en
     assert datetime.fromisoformat(body["next_grant_at"]) == add_months(paid, 2)
     assert body["cancel_at_period_end"] is False
     assert body["scheduled_change"] is None and body["pending_upgrade"] is None
+    # The balance's "this period" is the month since the last monthly grant, not the paid year.
+    balance = api.get("/v1/organizations/acme/balance").json
+    assert datetime.fromisoformat(balance["period_start"]) == add_months(paid, 1)
+    assert datetime.fromisoformat(balance["period_end"]) == add_months(paid, 2)
 
 
 def test_cancel_stops_the_next_grant_and_resume_brings_it_back_telling_the_provider_each_time(

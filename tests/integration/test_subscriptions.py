@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from billing_core.errors import InvalidInput
+from billing_core.ledger.periods import current_period
 from billing_core.plan_catalog import get_plan_config
+from billing_core.queries.balance import balance_view
+from billing_core.queries.balance_snapshot import balance_snapshot
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
 from billing_core.subscriptions.state import InvalidTransition
@@ -223,3 +226,38 @@ def test_the_grant_actor_applies_a_due_month_once_however_often_the_message_arri
         worker.stop()
         broker.close()
     assert [g[0] for g in subscription_grants(engine, sub)] == ["2026-03-14", "2026-04-14"]
+
+
+def test_a_yearly_subscriber_sees_this_months_allowance_as_the_period_not_the_whole_year(engine):
+    subscribe(engine, "acme", "year")  # paid on Mar 14: +1,000 on the 14th of each month
+    run_sweep(engine, at(4, 14, minute=1))
+    debit(engine, [event("april", "acme", output_tokens=100, at=at(4, 20))], now=at(4, 20))
+    run_sweep(engine, at(5, 14, minute=1))  # April's rest expires, May's 1,000 arrive
+    debit(engine, [event("may", "acme", output_tokens=250, at=at(5, 20))], now=at(5, 20))
+
+    with engine.connect() as c:
+        view = balance_view(c, "acme", at(5, 20))
+        snapshot = balance_snapshot(c, "acme", at(5, 20))
+
+    # This month's allowance window, not the paid year (Mar 14, 2026 – Mar 14, 2027). (Allocated and
+    # used count rows by when the ledger recorded them, the real clock, which this test cannot move.)
+    assert (view.period_start, view.period_end) == (at(5, 14), at(6, 14))
+    assert view.balance == cr(750)
+    assert snapshot == view
+
+
+def test_the_period_of_a_yearly_subscription_anchored_on_the_31st_follows_the_month_ends(engine):
+    subscribe(engine, "acme", "year", at_=at(1, 31))
+    with engine.connect() as c:
+        assert current_period(c, "acme", at(2, 10)) == (at(1, 31), at(2, 28))
+        assert current_period(c, "acme", at(3, 1)) == (at(2, 28), at(3, 31))  # Jan 31 + 2 months
+        assert current_period(c, "acme", at(1, 30, year=2027)) == (at(12, 31), at(1, 31, year=2027))
+
+
+def test_a_monthly_subscriptions_period_is_its_billing_period(engine):
+    sub = subscribe(engine, "acme")
+    with engine.connect() as c:
+        assert current_period(c, "acme", at(3, 20)) == (at(3, 14), at(4, 14))
+    committed(engine, lambda c: service.record_renewal_payment(c, sub, at(4, 14), at(4, 14)))
+    with engine.connect() as c:
+        assert current_period(c, "acme", at(4, 15)) == (at(4, 14), at(5, 14))
