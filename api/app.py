@@ -15,7 +15,7 @@ from flask import request
 from sqlalchemy import Engine
 
 from api import health, views_admin, views_org, views_subscription
-from api.console.views import bp as console_bp
+from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.openapi import finish_spec
 from api.ratelimit import RateLimiter
