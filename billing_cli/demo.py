@@ -57,13 +57,21 @@ def demo_events(org: str, count: int, rng: random.Random) -> list[MessageComplet
 
 def run_demo(ctx: CommandContext, *, org: str, count: int) -> int:
     now = utcnow()
+    # The demo's messages happened over the last `count` minutes: the welcome credits must already
+    # be in effect then, or every message would be charged to the overdraft.
+    effective = (now - timedelta(minutes=count + 1)).replace(second=0, microsecond=0)
 
     def setup(uow):  # type: ignore[no-untyped-def]
         create_organization(uow.connection, org, "Demo organization")
         grant_credits(
             uow.connection,
             GrantRequest(
-                org, 1000 * MICROS_PER_CREDIT, "bonus", f"{org}-welcome", now, description="Welcome credits"
+                org,
+                1000 * MICROS_PER_CREDIT,
+                "bonus",
+                f"{org}-welcome",
+                effective,
+                description="Welcome credits",
             ),
             now,
         )

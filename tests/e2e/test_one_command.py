@@ -77,6 +77,7 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         assert "sent 60 events" in demo.stdout
         view = json.loads(run("balance", "demo-org", "--json").stdout)
         assert 0 < float(view["used"]) and view["balance"] != "1000.000000"
+        assert view["overdraft"] == "0.000000"  # the welcome credits were in effect when the messages ran
         history = json.loads(run("transactions", "demo-org", "--limit", "100", "--json").stdout)
         assert sum(1 for row in history["data"] if row["type"] == "usage") == 60
         assert run("reconcile").returncode == 0
