@@ -20,7 +20,7 @@ from billing_core.balance_check import BalanceCheck, Estimate, check_balance, es
 from billing_core.errors import UnknownModel, UnknownTool
 from billing_core.money import micros_to_text
 from billing_core.plans import entitlements
-from billing_core.queries.balance_snapshot import balance_snapshot
+from billing_core.queries.balance import balance_view
 from billing_core.queries.metrics import metrics
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
@@ -40,7 +40,7 @@ def _now() -> datetime:
 @bp.output(BalanceOut)
 def get_balance(org: str) -> Any:
     """Balance, this period's allocation and use, overdraft, grants expiring within 7 days."""
-    view = read(lambda c: balance_snapshot(c, org, _now()))
+    view = read(lambda c: balance_view(c, org, _now()))
     return {
         "organization_id": view.organization_id,
         "balance": micros_to_text(view.balance),

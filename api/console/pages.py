@@ -11,8 +11,7 @@ from sqlalchemy import Connection
 from api.console import formatting
 from api.console.chart import DailyChart, daily_chart
 from billing_core.plans import Plan, list_plans, organization_plan
-from billing_core.queries.balance import BalanceView
-from billing_core.queries.balance_snapshot import balance_snapshot
+from billing_core.queries.balance import BalanceView, balance_view
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
 from billing_core.queries.transactions import TransactionPage
@@ -76,7 +75,7 @@ def subscription_page(connection: Connection, org: str, now: datetime) -> Subscr
     get_organization(connection, org)  # UnknownOrganization for a missing one
     current, _ = organization_plan(connection, org)
     overview = subscription_overview(connection, org, now)
-    balance = balance_snapshot(connection, org, now)
+    balance = balance_view(connection, org, now)
     first, last = formatting.utc(balance.period_start).date(), formatting.last_day(balance.period_end)
     today = min(max(formatting.utc(now).date(), first), last)
     usage = usage_report(connection, org, first, today, now)

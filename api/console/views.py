@@ -16,7 +16,7 @@ from api.cursor import decode_cursor, encode_cursor
 from api.errors import api_error
 from api.runtime import read, runtime
 from billing_core.errors import BillingError, InvalidInput
-from billing_core.queries.balance_snapshot import balance_snapshot
+from billing_core.queries.balance import balance_view
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
 from billing_core.queries.transactions import TransactionPage
@@ -145,5 +145,5 @@ def more_transactions(org: str) -> Any:
 @signed_in
 def balance_fragment(org: str) -> Any:
     """The Credits tab's balance, rendered again: the page's Refresh button and its timer."""
-    view = read(lambda c: balance_snapshot(c, org, actions.now()))
+    view = read(lambda c: balance_view(c, org, actions.now()))
     return jsonify({"html": render_template("console/_balance.html", balance=view)})

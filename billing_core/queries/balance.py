@@ -34,35 +34,34 @@ class BalanceView:
     as_of: datetime
 
 
+# The balance, the period's totals and the grants expiring soon, in one statement: one snapshot.
+_VIEW = text(
+    "SELECT b.balance, b.overdraft, b.updated_at, "
+    "(SELECT COALESCE(SUM(amount) FILTER (WHERE type IN ('subscription_credit', 'bonus')), 0) "
+    " FROM credit_transactions WHERE organization_id = :org AND created_at >= :start "
+    " AND created_at < :end), "
+    "(SELECT COALESCE(-SUM(amount) FILTER (WHERE type IN ('usage', 'refund')), 0) "
+    " FROM credit_transactions WHERE organization_id = :org AND created_at >= :start "
+    " AND created_at < :end), "
+    "(SELECT COALESCE(jsonb_agg(jsonb_build_array(id, source, remaining, expires_at) "
+    " ORDER BY expires_at, id), '[]') FROM credit_grants WHERE organization_id = :org "
+    " AND remaining > 0 AND expired_at IS NULL AND expires_at > :now AND expires_at <= :soon) "
+    "FROM balances b WHERE b.organization_id = :org"
+)
+
+
 def balance_view(connection: Connection, organization_id: str, now: datetime) -> BalanceView:
+    """Allocated = grants and bonuses created in the current period (ledger/periods.py); used =
+    usage net of refunds created in it; grants expiring within 7 days. Two round trips (the
+    period, then the rest): the API's hot path."""
+    start, end = current_period(connection, organization_id, now)
     row = connection.execute(
-        text("SELECT balance, overdraft, updated_at FROM balances WHERE organization_id = :org"),
-        {"org": organization_id},
+        _VIEW,
+        {"org": organization_id, "now": now, "soon": now + timedelta(days=7), "start": start, "end": end},
     ).first()
     if row is None:
         raise UnknownOrganization(organization_id)
-    balance, overdraft, as_of = row
-    start, end = current_period(connection, organization_id, now)
-    allocated, used = connection.execute(
-        text(
-            "SELECT COALESCE(SUM(amount) FILTER (WHERE type IN ('subscription_credit', 'bonus')), 0), "
-            "COALESCE(-SUM(amount) FILTER (WHERE type IN ('usage', 'refund')), 0) "
-            "FROM credit_transactions WHERE organization_id = :org "
-            "AND created_at >= :start AND created_at < :end"
-        ),
-        {"org": organization_id, "start": start, "end": end},
-    ).one()
-    expiring = [
-        ExpiringGrant(*r)
-        for r in connection.execute(
-            text(
-                "SELECT id, source, remaining, expires_at FROM credit_grants "
-                "WHERE organization_id = :org AND remaining > 0 AND expired_at IS NULL "
-                "AND expires_at > :now AND expires_at <= :soon ORDER BY expires_at, id"
-            ),
-            {"org": organization_id, "now": now, "soon": now + timedelta(days=7)},
-        )
-    ]
+    balance, overdraft, as_of, allocated, used, expiring = row
     return BalanceView(
         organization_id=organization_id,
         balance=balance,
@@ -72,7 +71,10 @@ def balance_view(connection: Connection, organization_id: str, now: datetime) ->
         remaining_percent=remaining_percent(balance, int(allocated)),
         period_start=start,
         period_end=end,
-        expiring_soon=expiring,
+        expiring_soon=[
+            ExpiringGrant(grant_id, source, remaining, datetime.fromisoformat(expires_at))
+            for grant_id, source, remaining, expires_at in expiring
+        ],
         as_of=as_of,
     )
 

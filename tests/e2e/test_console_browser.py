@@ -19,7 +19,7 @@ from api.app import create_app
 from api.console import formatting
 from billing_cli.api_commands import start_server
 from billing_core.api_keys import create_api_key
-from billing_core.queries.balance_snapshot import balance_snapshot
+from billing_core.queries.balance import balance_view
 from billing_core.settings import Settings
 from producers import MessageCompleted, Publisher
 from tests.api_helpers import ADMIN, manual_subscription
@@ -300,7 +300,7 @@ def test_the_balance_changes_after_the_workers_process_events(
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator("#refresh-status")).to_contain_text("Updated at")
     with engine.connect() as c:
-        balance = balance_snapshot(c, "acme", datetime.now(UTC)).balance
+        balance = balance_view(c, "acme", datetime.now(UTC)).balance
     assert balance == 85_000_000
     expect(page.locator("#balance-credits")).to_have_text("85.00")
     expect(page.locator("#used-credits")).to_have_text("15.00")
