@@ -16,16 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from sqlalchemy import Engine, create_engine, text
 
 from api.app import create_app
 from api.cursor import encode_cursor
-from bench.scratch import scratch_database
+from bench.scratch import scratch_database, seed_bench_prices
 from billing_core.api_keys import create_api_key
 from billing_core.db.engine import normalize_url
-from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
 
@@ -84,18 +82,9 @@ SEED_TOTALS = [
 
 def seed(engine: Engine, config: ApiBenchConfig) -> float:
     started = time.perf_counter()
-    at = datetime(2000, 1, 1, tzinfo=UTC)
     now = datetime.now(UTC)
     with engine.begin() as c:
-        add_model_prices(
-            c,
-            [
-                NewModelPrice("gpt-4o", Decimal(250), Decimal(1000), Decimal(125), at),
-                NewModelPrice("gpt-4o-mini", Decimal(15), Decimal(60), Decimal("7.5"), at),
-                NewModelPrice("claude-sonnet", Decimal(300), Decimal(1500), Decimal(30), at),
-            ],
-        )
-        add_tool_price(c, "web_search", Decimal(1), at)
+        seed_bench_prices(c)
     with engine.begin() as c:
         c.execute(text("SET LOCAL synchronous_commit = off"))
         c.execute(text("SET LOCAL work_mem = '512MB'"))

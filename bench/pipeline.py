@@ -13,17 +13,16 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
 from bench.raw_broker import raw_broker_rate
-from bench.scratch import scratch_database, scratch_queues, wait_for_queue
+from bench.scratch import scratch_database, scratch_queues, seed_bench_prices, wait_for_queue
 from billing_core.db.engine import normalize_url
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.grants import GrantRequest, grant_credits
-from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price, load_catalog
+from billing_core.prices import load_catalog
 from billing_core.pricing import MessageUsage, price_message
 from migrations import runner
 from producers import MessageCompleted, Publisher, wire
@@ -43,17 +42,8 @@ class BenchConfig:
 
 
 def _setup_ledger(engine: Engine, orgs: int) -> None:
-    at = datetime(2000, 1, 1, tzinfo=UTC)
     with engine.begin() as c:
-        add_model_prices(
-            c,
-            [
-                NewModelPrice("gpt-4o", Decimal(250), Decimal(1000), Decimal(125), at),
-                NewModelPrice("gpt-4o-mini", Decimal(15), Decimal(60), Decimal("7.5"), at),
-                NewModelPrice("claude-sonnet", Decimal(300), Decimal(1500), Decimal(30), at),
-            ],
-        )
-        add_tool_price(c, "web_search", Decimal(1), at)
+        seed_bench_prices(c)
         now = datetime.now(UTC)
         for i in range(orgs):
             create_organization(c, f"org-{i}")

@@ -1,4 +1,5 @@
-"""A scratch database and queue prefix for one benchmark run, removed afterwards."""
+"""A scratch database and queue prefix for one benchmark run, removed afterwards, and the prices
+the benchmarks charge with."""
 
 from __future__ import annotations
 
@@ -6,12 +7,30 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pika
 import psycopg
-from sqlalchemy import make_url
+from sqlalchemy import Connection, make_url
+
+from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price
 
 QUEUES = ("usage", "refunds", "grants", "webhooks")
+
+
+def seed_bench_prices(connection: Connection) -> None:
+    """The models and tool the benchmarks' events use, in effect since 2000."""
+    at = datetime(2000, 1, 1, tzinfo=UTC)
+    add_model_prices(
+        connection,
+        [
+            NewModelPrice("gpt-4o", Decimal(250), Decimal(1000), Decimal(125), at),
+            NewModelPrice("gpt-4o-mini", Decimal(15), Decimal(60), Decimal("7.5"), at),
+            NewModelPrice("claude-sonnet", Decimal(300), Decimal(1500), Decimal(30), at),
+        ],
+    )
+    add_tool_price(connection, "web_search", Decimal(1), at)
 
 
 @contextmanager

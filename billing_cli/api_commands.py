@@ -63,6 +63,11 @@ def api_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
         create_app(ctx.settings, ctx.engine), host=args.host, port=args.port, threads=args.threads
     )
     print(f"API on http://{args.host}:{server.effective_port} (docs at /docs); Ctrl-C to stop", flush=True)
+    return serve_until_interrupted(server)
+
+
+def serve_until_interrupted(server: Any) -> int:
+    """Run a waitress server in the foreground until Ctrl-C; the exit status of the command."""
     try:
         server.run()
     except KeyboardInterrupt:

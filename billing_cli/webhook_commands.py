@@ -12,6 +12,7 @@ import dramatiq
 from sqlalchemy import Engine
 from waitress.server import create_server
 
+from billing_cli.api_commands import serve_until_interrupted
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
 from billing_core.db.uow import UnitOfWork, run_in_transaction
@@ -92,13 +93,7 @@ def serve(ctx: CommandContext, args: argparse.Namespace) -> int:
     server = create_server(app, host=args.host, port=args.port, threads=args.threads)
     where = f"http://{args.host}:{server.effective_port}"
     print(f"webhooks on {where}/webhooks/stripe and {where}/webhooks/recurrente", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-    return 0
+    return serve_until_interrupted(server)
 
 
 def list_inbox(ctx: CommandContext, args: argparse.Namespace) -> int:

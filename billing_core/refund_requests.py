@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -246,14 +245,4 @@ def _as_payload(report: FailureReport) -> dict[str, str]:
 
 
 def _rejection(raw: object, reason: str, detail: str) -> rejections.Rejection:
-    payload: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {"raw": raw}
-    event_id = payload.get("original_event_id")
-    org = payload.get("organization_id")
-    return rejections.Rejection(
-        kind="refund",
-        reason=reason,
-        payload=payload,
-        detail=detail,
-        event_id=event_id if isinstance(event_id, str) else None,
-        organization_id=org if isinstance(org, str) else None,
-    )
+    return rejections.Rejection.of_message("refund", raw, reason, detail, id_field="original_event_id")

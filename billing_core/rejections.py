@@ -32,6 +32,31 @@ class Rejection:
     event_id: str | None = None
     organization_id: str | None = None
 
+    @classmethod
+    def of_message(
+        cls,
+        kind: str,
+        raw: object,
+        reason: str,
+        detail: str,
+        *,
+        id_field: str,
+        event_id: str | None = None,
+        organization_id: str | None = None,
+    ) -> Rejection:
+        """A message as it arrived (any JSON value) that could not be applied. Its event id (in
+        `id_field`) and organization are taken from it, when they are strings, unless given."""
+        payload: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {"raw": raw}
+        found_id, found_org = payload.get(id_field), payload.get("organization_id")
+        return cls(
+            kind=kind,
+            reason=reason,
+            payload=payload,
+            detail=detail,
+            event_id=event_id or (found_id if isinstance(found_id, str) else None),
+            organization_id=organization_id or (found_org if isinstance(found_org, str) else None),
+        )
+
     @property
     def fingerprint(self) -> str:
         # The same payload rejected for the same reason is one row, however often it is redelivered.

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -65,10 +64,6 @@ class IngestResult:
         return self.batch.charged
 
 
-def _raw_payload(raw: object) -> dict[str, Any]:
-    return dict(raw) if isinstance(raw, Mapping) else {"raw": raw}
-
-
 def prepare_usage(
     raw_events: Sequence[object], catalogs: CatalogCache, load: Callable[[], PriceCatalog]
 ) -> PreparedUsage:
@@ -116,14 +111,12 @@ def ingest_usage(
 
 
 def _reject(raw: object, reason: str, detail: str, event: UsageEvent | None = None) -> rejections.Rejection:
-    payload = _raw_payload(raw)
-    event_id = event.event_id if event else payload.get("event_id")
-    org = event.organization_id if event else payload.get("organization_id")
-    return rejections.Rejection(
-        kind="usage",
-        reason=reason,
-        payload=payload,
-        detail=detail,
-        event_id=event_id if isinstance(event_id, str) else None,
-        organization_id=org if isinstance(org, str) else None,
+    return rejections.Rejection.of_message(
+        "usage",
+        raw,
+        reason,
+        detail,
+        id_field="event_id",
+        event_id=event.event_id if event else None,
+        organization_id=event.organization_id if event else None,
     )

@@ -58,32 +58,10 @@ def test_an_operator_migrates_seeds_prices_grants_credits_and_reads_the_balance(
     assert {t["tool"] for t in catalog["tools"]} == {"web_search", "image_generation"}
 
     billing(url, "orgs", "create", "acme", "--name", "Acme Corp")
-    billing(
-        url,
-        "credits",
-        "grant",
-        "acme",
-        "1000",
-        "--type",
-        "subscription_credit",
-        "--expires-at",
-        "2099-01-01T00:00:00Z",
-        "--idempotency-key",
-        "march",
-    )
-    repeat = billing(
-        url,
-        "credits",
-        "grant",
-        "acme",
-        "1000",
-        "--type",
-        "subscription_credit",
-        "--expires-at",
-        "2099-01-01T00:00:00Z",
-        "--idempotency-key",
-        "march",
-    )
+    march = ("credits", "grant", "acme", "1000", "--type", "subscription_credit")
+    march += ("--expires-at", "2099-01-01T00:00:00Z", "--idempotency-key", "march")
+    billing(url, *march)
+    repeat = billing(url, *march)
     assert "nothing changed" in repeat.stdout
     billing(url, "credits", "grant", "acme", "12.5", "--idempotency-key", "welcome-bonus")
     view = json.loads(billing(url, "balance", "acme", "--json").stdout)

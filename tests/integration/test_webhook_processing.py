@@ -74,6 +74,13 @@ def process_all(engine, rows: list[int]) -> None:  # type: ignore[no-untyped-def
     raise AssertionError(f"rows never became processable: {waiting}")
 
 
+def subscribed_at_stripe(engine, org: str, sub: str, event_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The organization, and its first Stripe invoice paid on Jan 1: an active Pro subscription."""
+    create_org(engine, org)
+    paid = invoice("invoice.paid", org, sub, JAN1, reason="subscription_create", event_id=event_id)
+    process(engine, deliver(engine, "stripe", event_id, paid))
+
+
 def subscription(engine, org: str) -> tuple:  # type: ignore[no-untyped-def]
     with engine.connect() as c:
         return tuple(
@@ -148,16 +155,7 @@ def test_a_failed_renewal_then_its_payment_grants_once_in_either_order(engine):
     results = []
     for n, failure_first in enumerate([True, False]):
         org, sub = f"renew-{n}", f"sub_r{n}"
-        create_org(engine, org)
-        process(
-            engine,
-            deliver(
-                engine,
-                "stripe",
-                f"a{n}",
-                invoice("invoice.paid", org, sub, JAN1, reason="subscription_create", event_id=f"a{n}"),
-            ),
-        )
+        subscribed_at_stripe(engine, org, sub, f"a{n}")
         failed = deliver(
             engine,
             "stripe",
@@ -232,16 +230,7 @@ def test_a_recurrente_payment_activates_and_a_cancel_event_cancels_at_period_end
 def test_a_paid_upgrade_invoice_grants_the_difference_once_however_often_it_is_delivered(engine):
     from billing_core.subscriptions.service import change_plan_of_organization
 
-    create_org(engine, "acme")
-    process(
-        engine,
-        deliver(
-            engine,
-            "stripe",
-            "a",
-            invoice("invoice.paid", "acme", "sub_u", JAN1, reason="subscription_create", event_id="a"),
-        ),
-    )
+    subscribed_at_stripe(engine, "acme", "sub_u", "a")
     mid = JAN1 + timedelta(days=6)
     change = committed(engine, lambda c: change_plan_of_organization(c, "acme", "business", "month", mid))
     assert change.upgrade is not None and change.upgrade.charge_cents > 0
@@ -267,16 +256,7 @@ def test_a_plan_changed_in_the_stripe_portal_is_applied_whichever_of_its_events_
     results = []
     for n, update_first in enumerate([True, False]):
         org, sub = f"portal-{n}", f"sub_p{n}"
-        create_org(engine, org)
-        process(
-            engine,
-            deliver(
-                engine,
-                "stripe",
-                f"c{n}",
-                invoice("invoice.paid", org, sub, JAN1, reason="subscription_create", event_id=f"c{n}"),
-            ),
-        )
+        subscribed_at_stripe(engine, org, sub, f"c{n}")
         mid = JAN1 + timedelta(days=6)
         updated = _with_items(sub_updated(sub, cancel=False, created=mid, event_id=f"u{n}"), "price_biz_m")
         paid = invoice("invoice.paid", org, sub, JAN1, reason="subscription_update", event_id=f"p{n}")
@@ -293,16 +273,7 @@ def test_a_downgrade_made_in_the_stripe_portal_is_scheduled_for_the_end_of_the_p
     from tests.subscription_helpers import with_stripe_prices
 
     with_stripe_prices(engine)
-    create_org(engine, "acme")
-    process(
-        engine,
-        deliver(
-            engine,
-            "stripe",
-            "c",
-            invoice("invoice.paid", "acme", "sub_d", JAN1, reason="subscription_create", event_id="c"),
-        ),
-    )
+    subscribed_at_stripe(engine, "acme", "sub_d", "c")
     with engine.begin() as c:
         c.execute(text("UPDATE subscriptions SET plan_code = 'business'"))
     updated = _with_items(

@@ -10,6 +10,17 @@ import pytest
 from workers.group_commit import GroupCommitter
 
 
+def run_all(threads: list[threading.Thread], open_after: threading.Event | None = None) -> None:
+    """Start every thread; with a gate, let them all queue up behind it for 0.1 s, then open it."""
+    for t in threads:
+        t.start()
+    if open_after is not None:
+        time.sleep(0.1)
+        open_after.set()
+    for t in threads:
+        t.join(10)
+
+
 def test_concurrent_submitters_share_commits_and_each_returns_after_its_own_commit():
     committed: list[list[int]] = []
     returned_after_commit: list[bool] = []
@@ -28,10 +39,7 @@ def test_concurrent_submitters_share_commits_and_each_returns_after_its_own_comm
             returned_after_commit.append(any(n in group for group in committed))
 
     threads = [threading.Thread(target=submit, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    run_all(threads)
     assert sorted(n for group in committed for n in group) == list(range(16))
     assert len(committed) < 16  # some were grouped
     assert returned_after_commit == [True] * 16
@@ -58,12 +66,7 @@ def test_a_failing_item_fails_alone_and_its_group_neighbours_are_committed():
             outcomes[n] = "failed"
 
     threads = [threading.Thread(target=submit, args=(n,)) for n in (1, 13, 2, 3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.1)
-    gate.set()
-    for t in threads:
-        t.join(10)
+    run_all(threads, open_after=gate)
     assert outcomes == {1: "ok", 13: "failed", 2: "ok", 3: "ok"}
     assert sorted(committed) == [1, 2, 3]
 
@@ -86,10 +89,5 @@ def test_groups_never_exceed_the_size_limit():
 
     committer: GroupCommitter[int] = GroupCommitter(commit, max_size=10, max_leaders=1)
     threads = [threading.Thread(target=committer.submit, args=(4, 4)) for _ in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(0.1)
-    gate.set()
-    for t in threads:
-        t.join(10)
+    run_all(threads, open_after=gate)
     assert sum(sizes) == 24 and max(sizes) <= 8
