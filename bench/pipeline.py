@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
+from bench.commit_watch import CommitWatch
 from bench.raw_broker import raw_broker_rate
 from bench.scratch import scratch_database, scratch_queues, seed_bench_prices, wait_for_queue
 from billing_core.db.engine import normalize_url
@@ -25,7 +26,8 @@ from billing_core.ledger.grants import GrantRequest, grant_credits
 from billing_core.prices import load_catalog
 from billing_core.pricing import MessageUsage, price_message
 from migrations import runner
-from producers import MessageCompleted, Publisher, wire
+from producers import MessageCompleted, Publisher, routing, wire
+from producers.routing import DEFAULT_PARTITIONS
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet")
 
@@ -35,10 +37,11 @@ class BenchConfig:
     events: int
     orgs: int
     batch: int
-    workers: int
+    workers: tuple[int, ...]  # one run per worker-process count, the same load each time
     threads: int
     database_url: str
     broker_url: str
+    rate: float | None = None  # events/s published steadily; None: all at once
 
 
 def _setup_ledger(engine: Engine, orgs: int) -> None:
@@ -79,7 +82,7 @@ class _RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop_event.wait(0.25):
-            for pid in _descendants(self.root_pid):
+            for pid in [self.root_pid, *_descendants(self.root_pid)]:
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
@@ -116,7 +119,24 @@ def _count(engine: Engine) -> int:
         )
 
 
-def run(config: BenchConfig) -> dict[str, object]:
+def _publish(config: BenchConfig, prefix: str, events: list[MessageCompleted]) -> dict[str, float]:
+    """Publish every event (at `config.rate` events/s, or as fast as confirms allow); returns
+    each event's publish time."""
+    published_at: dict[str, float] = {}
+    step = 1000 if config.rate is None else max(1, int(config.rate / 100))  # 100 steps/s when paced
+    started = time.perf_counter()
+    with Publisher(config.broker_url, queue_prefix=prefix, max_batch=config.batch) as publisher:
+        for n, i in enumerate(range(0, len(events), step)):
+            if config.rate is not None:
+                time.sleep(max(0.0, started + n * step / config.rate - time.perf_counter()))
+            chunk = events[i : i + step]
+            now = time.time()
+            published_at.update((e.event_id, now) for e in chunk)
+            publisher.publish_many(chunk)
+    return published_at
+
+
+def run_once(config: BenchConfig, workers: int) -> dict[str, object]:
     with scratch_database(config.database_url) as db_url, scratch_queues(config.broker_url) as prefix:
         engine = create_engine(normalize_url(db_url), pool_size=2)
         runner.upgrade(engine)
@@ -152,7 +172,7 @@ def run(config: BenchConfig) -> dict[str, object]:
                 billing,
                 "worker",
                 "--processes",
-                str(config.workers),
+                str(workers),
                 "--threads",
                 str(config.threads),
                 "--queues",
@@ -165,22 +185,20 @@ def run(config: BenchConfig) -> dict[str, object]:
         )
         sampler = _RssSampler(worker.pid)
         sampler.start()
+        watch = CommitWatch(engine)
         try:
-            wait_for_queue(config.broker_url, f"{prefix}usage")
+            for partition in range(DEFAULT_PARTITIONS):
+                wait_for_queue(config.broker_url, f"{prefix}{routing.usage_queue(partition)}")
             time.sleep(1.0)  # let every worker process finish booting
-            published_at: dict[str, float] = {}
+            watch.start()
             started = time.perf_counter()
-            with Publisher(config.broker_url, queue_prefix=prefix, max_batch=config.batch) as publisher:
-                for i in range(0, len(events), 1000):
-                    chunk = events[i : i + 1000]
-                    now = time.time()
-                    published_at.update((e.event_id, now) for e in chunk)
-                    publisher.publish_many(chunk)
+            published_at = _publish(config, prefix, events)
             published = time.perf_counter() - started
-            while _count(engine) < config.events and time.perf_counter() - started < 600:
-                time.sleep(0.5)
+            while len(watch.seen_at) < config.events and time.perf_counter() - started < 600:
+                time.sleep(0.1)
             elapsed = time.perf_counter() - started
         finally:
+            watch.stop()
             sampler.stop_event.set()
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
@@ -192,29 +210,20 @@ def run(config: BenchConfig) -> dict[str, object]:
                     "FROM credit_transactions WHERE type = 'usage'"
                 )
             ).one()
-            committed = c.execute(
-                text(
-                    "SELECT event_id, EXTRACT(EPOCH FROM created_at) FROM credit_transactions "
-                    "WHERE type = 'usage'"
-                )
-            ).all()
-        # created_at is the start of the transaction that wrote the row: publish -> ledger write.
-        latencies = sorted(
-            (float(at) - published_at[eid]) * 1000 for eid, at in committed if eid in published_at
-        )
-        p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+        latencies = sorted((at - published_at[eid]) * 1000 for eid, at in watch.seen_at.items())
         engine.dispose()
     return {
         "events": config.events,
         "orgs": config.orgs,
         "batch": config.batch,
-        "workers": config.workers,
+        "workers": workers,
         "threads": config.threads,
+        "rate": config.rate,
         "seconds": round(elapsed, 3),
         "publish_seconds": round(published, 3),
         "events_per_s": round(config.events / elapsed, 1),
-        "p50_latency_ms": round(p50, 1),
-        "p99_latency_ms": round(p99, 1),
+        "p50_latency_ms": round(_percentile(latencies, 0.5), 1),
+        "p99_latency_ms": round(_percentile(latencies, 0.99), 1),
         "exactly_once": rows == distinct == config.events and int(total) == expected_total,
         "raw_broker_msgs_per_s": round(raw_rate, 1),
         "messages": messages,
@@ -223,9 +232,23 @@ def run(config: BenchConfig) -> dict[str, object]:
 
 
 def main(config: BenchConfig, as_json: bool) -> int:
-    result = run(config)
-    if not as_json:
-        for key, value in result.items():
-            print(f"{key:24} {value}")
-    print(json.dumps(result))
-    return 0 if result["exactly_once"] else 1
+    """One run per worker count, each printed as a JSON line, then a summary line: the scaling curve."""
+    results = []
+    for workers in config.workers:
+        result = run_once(config, workers)
+        results.append(result)
+        if not as_json:
+            for key, value in result.items():
+                print(f"{key:24} {value}")
+        print(json.dumps(result), flush=True)
+    first = float(results[0]["events_per_s"])  # type: ignore[arg-type]
+    summary = {
+        "summary": True,
+        "workers": list(config.workers),
+        "events_per_s": [r["events_per_s"] for r in results],
+        "speedup_vs_first": [round(float(r["events_per_s"]) / first, 2) for r in results],  # type: ignore[arg-type]
+        "p99_latency_ms": [r["p99_latency_ms"] for r in results],
+        "exactly_once": all(r["exactly_once"] for r in results),
+    }
+    print(json.dumps(summary))
+    return 0 if summary["exactly_once"] else 1

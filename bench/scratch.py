@@ -15,8 +15,9 @@ import psycopg
 from sqlalchemy import Connection, make_url
 
 from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price
-
-QUEUES = ("usage", "refunds", "grants", "webhooks")
+from billing_core.settings import Settings
+from producers.routing import DEFAULT_PARTITIONS
+from workers.broker import every_queue
 
 
 def seed_bench_prices(connection: Connection) -> None:
@@ -49,16 +50,24 @@ def scratch_database(server_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def scratch_queues(broker_url: str) -> Iterator[str]:
+def scratch_queues(broker_url: str, partitions: int = DEFAULT_PARTITIONS) -> Iterator[str]:
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
     try:
         yield prefix
     finally:
-        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        delete_queues(
+            broker_url, Settings.model_validate({"queue_prefix": prefix, "usage_partitions": partitions})
+        )
+
+
+def delete_queues(broker_url: str, settings: Settings) -> None:
+    """Delete every queue of a deployment's prefix (a scratch run's, a test's)."""
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
         channel = connection.channel()
-        for queue in QUEUES:
-            for suffix in ("", ".DQ", ".XQ"):
-                channel.queue_delete(f"{prefix}{queue}{suffix}")
+        for name in every_queue(settings):
+            channel.queue_delete(name)
+    finally:
         connection.close()
 
 

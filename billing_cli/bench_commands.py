@@ -14,7 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pipeline.add_argument("--events", type=int, default=100_000)
     pipeline.add_argument("--orgs", type=int, default=1000)
     pipeline.add_argument("--batch", type=int, default=100, help="events per message")
-    pipeline.add_argument("--workers", type=int, default=2, help="worker processes")
+    pipeline.add_argument(
+        "--workers", default="2", help="worker processes; a list (1,2,4) runs the same load with each"
+    )
+    pipeline.add_argument(
+        "--rate", type=float, help="publish steadily at this many events/s (latency at a load)"
+    )
     pipeline.add_argument("--threads", type=int, default=64, help="threads per worker process")
     pipeline.add_argument("--json", action="store_true", help="print only the JSON line")
     pipeline.set_defaults(run=bench_pipeline)
@@ -41,14 +46,22 @@ def bench_pipeline(ctx: CommandContext, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        workers = tuple(int(n) for n in args.workers.split(","))
+    except ValueError:
+        workers = ()
+    if not workers or min(workers) < 1 or (args.rate is not None and args.rate <= 0):
+        print("error: --workers takes counts >= 1 (e.g. 1,2,4); --rate must be positive", file=sys.stderr)
+        return 2
     config = BenchConfig(
         args.events,
         args.orgs,
         args.batch,
-        args.workers,
+        workers,
         args.threads,
         settings.database_url,
         settings.broker_url,
+        args.rate,
     )
     return main(config, args.json)
 

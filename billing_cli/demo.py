@@ -20,7 +20,6 @@ from billing_core.money import MICROS_PER_CREDIT
 from billing_core.queries.balance import balance_view
 from billing_core.queries.transactions import count_charged
 from producers import MessageCompleted, Publisher
-from producers.wire import USAGE_QUEUE
 
 MODELS = [("gpt-4o", 0.45), ("gpt-4o-mini", 0.3), ("claude-sonnet-4-5", 0.2), ("gemini-2.5-flash", 0.05)]
 
@@ -94,9 +93,8 @@ def run_demo(ctx: CommandContext, *, org: str, count: int) -> int:
         workers = start_workers(ctx.settings, ctx.engine, threads=2)
         try:
             for start in range(0, count, 50):
-                workers.actors.debit_usage.send([e.to_wire() for e in events[start : start + 50]])
-            workers.broker.join(f"{ctx.settings.queue_prefix}{USAGE_QUEUE}")
-            workers.worker.join()
+                workers.send_usage([e.to_wire() for e in events[start : start + 50]])
+            workers.drain(workers.queues_of(["usage"]))
         finally:
             workers.stop()
         print(f"sent {count} events through the in-process broker")

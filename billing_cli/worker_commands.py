@@ -13,8 +13,8 @@ from billing_cli.output import table, to_json
 from billing_core import rejections
 from billing_core.refund_requests import flag_unmatched
 from billing_core.replay import replay_rejected_usage
-
-QUEUE_NAMES = ("usage", "refunds", "grants", "webhooks")
+from workers.broker import KINDS
+from workers.process import WorkerPlan, child_command, configure_logging, run_worker, split, supervise
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,7 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=64,
         help="actor threads; they mostly wait for group commits, and more in flight means bigger commits",
     )
-    worker.add_argument("--queues", help="comma-separated subset of: " + ",".join(QUEUE_NAMES))
+    worker.add_argument("--queues", help="comma-separated subset of: " + ",".join(KINDS))
+    worker.add_argument(
+        "--partitions",
+        help="usage partitions these processes consume first, e.g. 0-3 or 0,2,4 (default all); "
+        "they stand by for the others",
+    )
     worker.set_defaults(run=worker_cmd)
 
     events = sub.add_parser("events", help="rejected events").add_subparsers(dest="events_cmd", required=True)
@@ -40,30 +45,45 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     replay.set_defaults(run=events_replay)
 
 
+def parse_partitions(text: str | None, count: int) -> list[int]:
+    """`0-3,6` -> [0, 1, 2, 3, 6]; every partition when unset. ValueError names what is wrong."""
+    if text is None:
+        return list(range(count))
+    chosen: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 0 <= first <= last < count:
+            raise ValueError(f"{part!r}: partitions are 0 to {count - 1} (USAGE_PARTITIONS={count})")
+        chosen.update(range(first, last + 1))
+    if not chosen:
+        raise ValueError("no partition given")
+    return sorted(chosen)
+
+
 def worker_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
-    if not ctx.settings.broker_url:
+    settings = ctx.settings
+    if not settings.broker_url:
         print("error: billing worker needs BROKER_URL (the embedded run is `billing up`)", file=sys.stderr)
         return 2
-    queues = [q.strip() for q in (args.queues or ",".join(QUEUE_NAMES)).split(",") if q.strip()]
-    unknown = set(queues) - set(QUEUE_NAMES)
+    kinds = tuple(q.strip() for q in (args.queues or ",".join(KINDS)).split(",") if q.strip())
+    unknown = set(kinds) - set(KINDS)
     if unknown:
         print(f"error: unknown queue(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    prefixed = [f"{ctx.settings.queue_prefix}{q}" for q in queues]
-    argv = [
-        sys.executable,
-        "-m",
-        "dramatiq",
-        "workers.app",
-        "--processes",
-        str(args.processes),
-        "--threads",
-        str(args.threads),
-        "--queues",
-        *prefixed,
-    ]
-    os.execv(sys.executable, argv)
-    return 0  # pragma: no cover - execv does not return
+    try:
+        preferred = parse_partitions(args.partitions, settings.usage_partitions)
+    except ValueError as error:
+        print(f"error: --partitions {error}", file=sys.stderr)
+        return 2
+    if args.processes < 1 or args.threads < 1:
+        print("error: --processes and --threads must be at least 1", file=sys.stderr)
+        return 2
+    plans = [WorkerPlan(kinds, args.threads, share) for share in split(preferred, args.processes)]
+    configure_logging()
+    if len(plans) == 1:
+        return run_worker(settings, plans[0])
+    return supervise(plans, child_command())
 
 
 def events_rejected(ctx: CommandContext, args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
-from typing import TypeVar
 
 from billing_core.errors import InvalidInput, UnknownModel, UnknownTool
 from billing_core.money import EXACT, MICROS_PER_CREDIT, ceil_micros
@@ -71,9 +70,6 @@ class PricedMessage:
     breakdown: dict[str, str]
 
 
-_V = TypeVar("_V", ModelPrice, ToolPrice)
-
-
 def _check_count(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidInput(name, f"must be a non-negative integer, got {value!r}")
@@ -93,26 +89,24 @@ class PriceCatalog:
             model_versions.sort(key=lambda v: v.effective_at)
         for tool_versions in self._tools.values():
             tool_versions.sort(key=lambda v: v.effective_at)
+        # The versions' start times, searched for every message: built once.
+        self._model_starts = {m: [v.effective_at for v in vs] for m, vs in self._models.items()}
+        self._tool_starts = {t: [v.effective_at for v in vs] for t, vs in self._tools.items()}
 
     def model_price_at(self, model: str, at: datetime) -> ModelPrice:
-        version = _version_at(self._models.get(model, []), at)
-        if version is None:
+        index = bisect.bisect_right(self._model_starts.get(model, ()), at)
+        if not index:
             raise UnknownModel(model)
-        return version
+        return self._models[model][index - 1]
 
     def tool_price_at(self, tool: str, at: datetime) -> ToolPrice:
-        version = _version_at(self._tools.get(tool, []), at)
-        if version is None:
+        index = bisect.bisect_right(self._tool_starts.get(tool, ()), at)
+        if not index:
             raise UnknownTool(tool)
-        return version
+        return self._tools[tool][index - 1]
 
     def models(self) -> list[str]:
         return sorted(self._models)
-
-
-def _version_at(versions: list[_V], at: datetime) -> _V | None:
-    index = bisect.bisect_right([v.effective_at for v in versions], at)
-    return versions[index - 1] if index else None
 
 
 def price_message(usage: MessageUsage, occurred_at: datetime, catalog: PriceCatalog) -> PricedMessage:

@@ -19,6 +19,7 @@ UNKNOWN_ORGANIZATION = "unknown_organization"
 CONFLICT = "conflict"
 POISON = "poison_message"
 RETRIES_EXHAUSTED = "retries_exhausted"
+DEAD_LETTERED = "dead_lettered"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,28 @@ class Settings(BaseSettings):
     )
     usd_per_credit: Decimal = Field(default=Decimal("0.01"), alias="BILLING_USD_PER_CREDIT")
     price_markup: Decimal = Field(default=Decimal("1.0"), alias="BILLING_PRICE_MARKUP")
+    usage_partitions: int = Field(
+        default=8,
+        alias="USAGE_PARTITIONS",
+        ge=1,
+        le=1024,
+        description="usage queues an organization's events are hashed over; fixed per deployment",
+    )
+    broker_queue_type: Literal["classic", "quorum"] = Field(
+        default="classic", alias="BROKER_QUEUE_TYPE", description="quorum for a RabbitMQ cluster"
+    )
+    worker_standby_delay_s: float = Field(
+        default=5.0,
+        alias="BILLING_STANDBY_DELAY",
+        ge=0,
+        description="seconds before a worker subscribes, as a standby, to partitions it does not prefer",
+    )
+    dead_letter_interval_s: float = Field(
+        default=5.0,
+        alias="BILLING_DEAD_LETTER_INTERVAL",
+        gt=0,
+        description="how often a worker parks dead-lettered messages as rejected events",
+    )
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
     poison_redeliveries: int = Field(default=5, alias="BILLING_POISON_REDELIVERIES", ge=1)
     unmatched_refund_wait_s: int = Field(default=3600, alias="BILLING_UNMATCHED_REFUND_WAIT", ge=0)

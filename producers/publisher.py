@@ -1,6 +1,7 @@
 """A thread-safe publisher with batching, asynchronous publisher confirms and reconnection.
 
-Events are packed into Dramatiq messages of up to `max_batch` events (a partial batch leaves after
+Usage events are routed to their organization's partition queue (producers/routing.py) and packed
+into Dramatiq messages of up to `max_batch` events of one partition (a partial batch leaves after
 `linger_ms`). One I/O thread owns the pika connection; publishing threads only append to buffers
 under a lock. Every message stays in `_unconfirmed` until the broker confirms it; after a lost
 connection the I/O thread reconnects and republishes whatever is unconfirmed (the same event ids,
@@ -24,7 +25,7 @@ import pika.channel
 import pika.frame
 import pika.spec
 
-from producers import wire
+from producers import routing, wire
 from producers.errors import (
     BrokerUnavailable,
     ConfirmTimeout,
@@ -53,6 +54,7 @@ class Publisher:
         url: str,
         *,
         queue_prefix: str = "",
+        partitions: int = routing.DEFAULT_PARTITIONS,
         max_batch: int = 100,
         linger_ms: int = 20,
         connect_timeout: float = 15.0,
@@ -60,6 +62,9 @@ class Publisher:
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch: must be at least 1")
+        if partitions < 1:
+            raise ValueError("partitions: must be at least 1 (the deployment's USAGE_PARTITIONS)")
+        self._partitions = partitions
         self._params = pika.URLParameters(url)
         self._prefix = queue_prefix
         self._max_batch = max_batch
@@ -94,15 +99,17 @@ class Publisher:
     def publish(self, event: MessageCompleted) -> None:
         if not isinstance(event, MessageCompleted):
             raise TypeError("publish() takes a MessageCompleted")
-        self._add(wire.USAGE_QUEUE, wire.USAGE_ACTOR, [event.to_wire()])
+        self.publish_many([event])
 
     def publish_many(self, events: Iterable[MessageCompleted]) -> None:
-        payloads = []
+        by_queue: dict[str, list[dict[str, Any]]] = {}
         for event in events:
             if not isinstance(event, MessageCompleted):
                 raise TypeError("publish_many() takes MessageCompleted events")
-            payloads.append(event.to_wire())
-        self._add(wire.USAGE_QUEUE, wire.USAGE_ACTOR, payloads)
+            queue = routing.usage_queue_of(event.organization_id, self._partitions)
+            by_queue.setdefault(queue, []).append(event.to_wire())
+        for queue, payloads in by_queue.items():
+            self._add(queue, wire.USAGE_ACTOR, payloads)
 
     def publish_failure(self, event: InteractionFailed) -> None:
         if not isinstance(event, InteractionFailed):

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-USAGE_QUEUE = "usage"
 USAGE_ACTOR = "debit_usage"
 REFUNDS_QUEUE = "refunds"
 REFUND_ACTOR = "refund_failed_interactions"

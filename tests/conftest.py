@@ -66,24 +66,17 @@ def empty_database_url() -> Iterator[str]:
 
 
 BROKER_URL = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-QUEUE_NAMES = ("usage", "refunds", "grants", "webhooks")
 
 
 @pytest.fixture
 def queue_prefix() -> Iterator[str]:
     """A unique queue prefix per test; its queues are deleted afterwards."""
-    import pika
+    from bench.scratch import delete_queues
+    from billing_core.settings import Settings
 
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     yield prefix
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    try:
-        channel = connection.channel()
-        for name in QUEUE_NAMES:
-            for suffix in ("", ".DQ", ".XQ"):
-                channel.queue_delete(f"{prefix}{name}{suffix}")
-    finally:
-        connection.close()
+    delete_queues(BROKER_URL, Settings(queue_prefix=prefix))
 
 
 @pytest.fixture

@@ -65,3 +65,58 @@ def publish_raw(broker_url: str, queue: str, body: bytes) -> None:
         channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
     finally:
         connection.close()
+
+
+def usage_queue(prefix: str, organization_id: str) -> str:
+    """The partition queue the Publisher sends an organization's events to (default partitions)."""
+    from producers.routing import DEFAULT_PARTITIONS, usage_queue_of
+
+    return f"{prefix}{usage_queue_of(organization_id, DEFAULT_PARTITIONS)}"
+
+
+def work_queues(prefix: str) -> list[str]:
+    """Every queue of a deployment with this prefix (default partitions), without DQ/XQ."""
+    from billing_core.settings import Settings
+    from workers.broker import every_queue
+
+    return [q for q in every_queue(Settings(queue_prefix=prefix)) if not q.endswith((".DQ", ".XQ"))]
+
+
+def broker_counts(prefix: str) -> dict[str, tuple[int, int]]:
+    """(ready, unacknowledged) messages of every queue with this prefix, as the broker counts them."""
+    import subprocess
+
+    out = subprocess.run(
+        ["rabbitmqctl", "list_queues", "-q", "name", "messages_ready", "messages_unacknowledged"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    counts = {}
+    for line in out.splitlines()[1:]:
+        name, ready, unacked = line.split("\t")
+        if name.startswith(prefix):
+            counts[name] = (int(ready), int(unacked))
+    return counts
+
+
+def wait_until_broker_idle(prefix: str, timeout: float = 120) -> None:
+    """Wait until no queue of this prefix holds a ready or an unacknowledged message (a message
+    prefetched by a worker is unacknowledged until its commit): only then has everything sent been
+    handled. Delayed retries (`.DQ`) count too."""
+    wait_until(
+        lambda: all(ready == unacked == 0 for ready, unacked in broker_counts(prefix).values()),
+        timeout=timeout,
+        what=f"every queue of {prefix} to be empty and acknowledged",
+    )
+
+
+def wait_for_usage_queues(broker_url: str, prefix: str) -> None:
+    """Return once workers have declared every usage partition queue of this prefix."""
+    from bench.scratch import wait_for_queue
+    from producers.routing import DEFAULT_PARTITIONS
+    from producers.routing import usage_queue as partition_queue
+
+    for partition in range(DEFAULT_PARTITIONS):
+        wait_for_queue(broker_url, f"{prefix}{partition_queue(partition)}")

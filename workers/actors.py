@@ -9,7 +9,7 @@ import dramatiq
 
 from billing_core import rejections
 from billing_core.provider_events.common import NotYet
-from producers import wire
+from producers import routing, wire
 from workers.broker import queue
 from workers.runtime import WorkerRuntime
 
@@ -21,7 +21,6 @@ RETRY_OPTIONS: dict[str, Any] = {"max_retries": 20, "min_backoff": 1_000, "max_b
 class Actors:
     debit_usage: dramatiq.Actor[Any, Any]
     refund_failed_interactions: dramatiq.Actor[Any, Any]
-    park_exhausted: dramatiq.Actor[Any, Any]
     grant_due_credits: dramatiq.Actor[Any, Any]
     process_webhook: dramatiq.Actor[Any, Any]
 
@@ -33,34 +32,16 @@ NOT_YET_DELAY_MS = 30_000  # an event that needs another one first waits for it
 
 def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
     settings = runtime.settings
-    usage_queue = queue(settings, wire.USAGE_QUEUE)
-
-    def park_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
-        """Dramatiq calls this when a message ran out of retries: keep it, replayable."""
-        runtime.parked_message(
-            kind=str(message.get("queue_name", "unknown")).removeprefix(settings.queue_prefix),
-            reason=rejections.RETRIES_EXHAUSTED,
-            payload=message,
-            detail=f"failed {retry_info.get('retries')} times; last error: "
-            + str(message.get("options", {}).get("traceback", ""))[-500:],
-        )
-
-    park = dramatiq.actor(broker=broker, actor_name="park_exhausted", queue_name=usage_queue, max_retries=50)(
-        park_exhausted
-    )
 
     def park_malformed(kind: str, args: Any, detail: str) -> None:
         runtime.parked_message(kind=kind, reason=rejections.MALFORMED, payload={"args": args}, detail=detail)
 
     def declare(fn: Any, actor_name: str, queue_name: str) -> dramatiq.Actor[Any, Any]:
-        """An actor that retries with bounded backoff and is parked once its retries run out."""
-        return dramatiq.actor(
-            broker=broker,
-            actor_name=actor_name,
-            queue_name=queue_name,
-            on_retry_exhausted="park_exhausted",
-            **RETRY_OPTIONS,
-        )(fn)
+        """An actor that retries with bounded backoff. A message out of retries is dead-lettered
+        by Dramatiq, and the dead-letter sweeper (workers/dead_letters.py) parks it, replayable."""
+        return dramatiq.actor(broker=broker, actor_name=actor_name, queue_name=queue_name, **RETRY_OPTIONS)(
+            fn
+        )
 
     def debit_usage(events: Any) -> None:
         """Price and debit a message's events, together with other messages in flight."""
@@ -69,7 +50,9 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
             return
         runtime.charge_usage(events)
 
-    debit = declare(debit_usage, wire.USAGE_ACTOR, usage_queue)
+    # Bound to the partitions' common name, which no worker consumes: usage is sent to the queue
+    # of its partition (WorkerApp.send_usage), never with debit_usage.send.
+    debit = declare(debit_usage, wire.USAGE_ACTOR, queue(settings, routing.USAGE_QUEUE))
 
     def refund_failed_interactions(reports: Any) -> None:
         """Keep failure reports and refund the debits they name (now, or when the debit arrives)."""
@@ -107,7 +90,6 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
     return Actors(
         debit_usage=debit,
         refund_failed_interactions=refund,
-        park_exhausted=park,
         grant_due_credits=grant,
         process_webhook=webhook,
     )

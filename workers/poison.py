@@ -11,6 +11,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 from billing_core import rejections
 from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.deliveries import count_redelivery
+from workers.broker import kind_of
 from workers.runtime import WorkerRuntime
 
 
@@ -33,7 +34,7 @@ class PoisonMessageGuard(Middleware):
         count = run_in_transaction(self.runtime.engine, work)
         if count >= self.limit:
             self.runtime.parked_message(
-                kind=message.queue_name.removeprefix(self.runtime.settings.queue_prefix),
+                kind=kind_of(self.runtime.settings, message.queue_name),
                 reason=rejections.POISON,
                 payload=message.asdict(),
                 detail=f"redelivered {count} times after worker crashes; not processed",

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, text
 
 from billing_core.db.bulk import json_rows, json_values
 from billing_core.drawdown import Allocation
+from billing_core.errors import RetryableConflict
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
@@ -93,7 +95,7 @@ _INSERT_NEW = (
     "ON CONFLICT (idempotency_key) DO NOTHING"
 )
 _INSERT = text(f"{_INSERT_NEW} RETURNING id, idempotency_key")
-_INSERT_COUNTED = text(f"WITH inserted AS ({_INSERT_NEW} RETURNING 1) SELECT count(*) FROM inserted")  # noqa: S608
+_COPY = f"COPY credit_transactions ({_NAMES}) FROM STDIN"
 
 
 def _record(row: LedgerRow) -> dict[str, Any]:
@@ -110,14 +112,22 @@ def insert_rows(connection: Connection, rows: Sequence[LedgerRow]) -> dict[str, 
     return {key: row_id for row_id, key in result}
 
 
-def insert_counted(connection: Connection, rows: Sequence[LedgerRow]) -> int:
-    """Insert rows whose key is new; returns how many were inserted (one result row, not one per row)."""
-    if not rows:
-        return 0
-    count: int = connection.execute(
-        _INSERT_COUNTED, {"rows": json_rows([_record(r) for r in rows])}
-    ).scalar_one()
-    return count
+def copy_new_rows(connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """The bulk path: COPY rows (tuples in the column order of `COPY_COLUMNS`, JSON columns as
+    text) whose keys the caller found new while holding the organizations' balance locks. A key
+    another transaction wrote meanwhile fails the statement: RetryableConflict, and the caller's
+    transaction starts over and sees it."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor().copy(_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.errors.UniqueViolation as error:
+        raise RetryableConflict("a row of this batch was written by another transaction meanwhile") from error
+
+
+COPY_COLUMNS = tuple(name for name, _ in _COLUMNS)
 
 
 def existing_hashes(connection: Connection, keys: Sequence[str]) -> dict[str, str]:

@@ -2,14 +2,18 @@
 
 Per batch: lock the balance rows of every organization involved (in id order, so two workers
 never deadlock), drop duplicates, draw each new event's cost from its organization's live grants
-(see drawdown.py), then write every ledger row in one INSERT, every grant and balance in one
-UPDATE each, and the daily rollup in one upsert. A duplicate event id with the same payload is a
-no-op; with a different payload it is a conflict, recorded and never charged again.
+(see drawdown.py), then COPY every ledger row, and write every grant and balance in one UPDATE
+each and the daily rollup in one upsert. A duplicate event id with the same payload is a no-op;
+with a different payload it is a conflict, recorded and never charged again.
+
+Everything about an event's row that does not depend on the drawdown (fingerprint, description,
+JSON columns) is computed when the event is priced, outside the shared transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,15 +24,14 @@ from sqlalchemy import Connection, text
 
 from billing_core import rejections
 from billing_core.db.bulk import json_rows
-from billing_core.drawdown import draw
-from billing_core.errors import RetryableConflict
+from billing_core.drawdown import Allocation, draw
 from billing_core.ledger.accounts import (
     live_grants,
     lock_accounts,
     save_accounts,
     save_grant_remainders,
 )
-from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_counted
+from billing_core.ledger.journal import copy_new_rows, existing_hashes
 from billing_core.pricing import MessageUsage, PricedMessage
 
 
@@ -83,10 +86,58 @@ class UsageEvent:
         return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(frozen=True)
 class PricedEvent:
+    """A priced event and the parts of its ledger row known before the drawdown."""
+
     event: UsageEvent
     price: PricedMessage
+    fingerprint: str = field(init=False, repr=False)
+    _columns: tuple[Any, ...] = field(init=False, repr=False)  # the row from idempotency_key on
+
+    def __post_init__(self) -> None:
+        event, usage, price = self.event, self.event.usage, self.price
+        digest = event.fingerprint()
+        tools = {k: v for k, v in sorted(usage.tools.items()) if v}
+        breakdown = {**price.breakdown, "tool_price_ids": price.tool_price_ids}
+        object.__setattr__(self, "fingerprint", digest)
+        columns = (
+            usage_key(event.event_id),
+            digest,
+            "event",
+            event.event_id,
+            _describe(usage.model, usage.input_tokens, usage.output_tokens, tools),
+            event.user_id,
+            event.agent_id,
+            event.event_id,
+            usage.model,
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+            _compact_json(tools) if tools else "{}",
+            price.model_price_id,
+            _compact_json(breakdown),
+        )
+        object.__setattr__(self, "_columns", columns)
+
+    def ledger_row(self, balance_after: int, allocations: Sequence[Allocation]) -> tuple[Any, ...]:
+        """The row in journal.COPY_COLUMNS order."""
+        drawn = ",".join(
+            f'{{"grant_id":{"null" if a.grant_id is None else a.grant_id},"amount":{a.amount}}}'
+            for a in allocations
+        )
+        return (
+            self.event.organization_id,
+            "usage",
+            -self.price.cost_micros,
+            balance_after,
+            *self._columns,
+            f"[{drawn}]",
+            self.event.occurred_at,
+        )
 
 
 @dataclass
@@ -106,67 +157,79 @@ def usage_key(event_id: str) -> str:
 def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now: datetime) -> BatchResult:
     result = BatchResult()
     to_reject: list[rejections.Rejection] = []
-    fresh: dict[str, tuple[PricedEvent, str]] = {}
+    fresh: dict[str, PricedEvent] = {}
     for item in priced:
-        digest = item.event.fingerprint()
-        seen = fresh.get(item.event.event_id)
-        if seen is None:
-            fresh[item.event.event_id] = (item, digest)
-        elif seen[1] == digest:
-            result.duplicates.append(item.event.event_id)
-        else:
-            result.conflicts.append(item.event.event_id)
-            to_reject.append(_conflict(item.event))
+        seen = fresh.setdefault(item.event.event_id, item)
+        if seen is not item:
+            _classify_repeat(item, seen.fingerprint, result, to_reject)
 
-    accounts = lock_accounts(connection, (p.event.organization_id for p, _ in fresh.values()))
+    accounts = lock_accounts(connection, (p.event.organization_id for p in fresh.values()))
     stored = existing_hashes(connection, [usage_key(e) for e in fresh])
-    new: list[tuple[PricedEvent, str]] = []
-    for event_id, (item, digest) in fresh.items():
+    new: list[PricedEvent] = []
+    for event_id, item in fresh.items():
         previous = stored.get(usage_key(event_id))
         if item.event.organization_id not in accounts:
             result.unknown_organization.append(event_id)
-            to_reject.append(
-                rejections.Rejection(
-                    "usage",
-                    rejections.UNKNOWN_ORGANIZATION,
-                    item.event.payload(),
-                    detail=f"organization {item.event.organization_id!r} does not exist",
-                    event_id=event_id,
-                    organization_id=item.event.organization_id,
-                )
-            )
+            to_reject.append(_unknown_organization(item.event))
         elif previous is None:
-            new.append((item, digest))
-        elif previous == digest:
-            result.duplicates.append(event_id)
+            new.append(item)
         else:
-            result.conflicts.append(event_id)
-            to_reject.append(_conflict(item.event))
+            _classify_repeat(item, previous, result, to_reject)
 
-    grants = live_grants(connection, {p.event.organization_id for p, _ in new})
-    touched: dict[int, int] = {}
-    rows: list[LedgerRow] = []
-    new.sort(key=lambda pair: (pair[0].event.organization_id, pair[0].event.occurred_at))
-    for item, digest in new:
+    orgs = sorted({p.event.organization_id for p in new})
+    grants = live_grants(connection, orgs)
+    before = {grant.id: grant.remaining for org_grants in grants.values() for grant in org_grants}
+    rows: list[tuple[Any, ...]] = []
+    new.sort(key=lambda p: (p.event.organization_id, p.event.occurred_at))
+    for item in new:
         event, cost = item.event, item.price.cost_micros
         account = accounts[event.organization_id]
-        org_grants = grants[event.organization_id]
-        allocations = draw(cost, org_grants, event.occurred_at)
-        for grant in org_grants:
-            touched[grant.id] = grant.remaining
+        allocations = draw(cost, grants[event.organization_id], event.occurred_at)
+        for allocation in allocations:
+            if allocation.grant_id is None:
+                account.overdraft += allocation.amount
         account.balance -= cost
-        account.overdraft += sum(a.amount for a in allocations if a.grant_id is None)
-        rows.append(_usage_row(item, digest, allocations, account.balance))
+        rows.append(item.ledger_row(account.balance, allocations))
         result.charged[event.event_id] = cost
+    drawn_from = {
+        grant.id: grant.remaining
+        for org_grants in grants.values()
+        for grant in org_grants
+        if grant.remaining != before[grant.id]
+    }
 
-    if insert_counted(connection, rows) != len(rows):
-        # The same event id was debited for another organization meanwhile: start over.
-        raise RetryableConflict("an event of this batch was debited by another transaction meanwhile")
-    save_grant_remainders(connection, touched)
-    save_accounts(connection, (accounts[o] for o in sorted({r.organization_id for r in rows})), now)
-    _add_to_daily_rollup(connection, [p for p, _ in new])
+    if rows:
+        # A key written meanwhile (the same event id, for an organization of another partition)
+        # ends the transaction with RetryableConflict: run again, it is then found in `stored`.
+        copy_new_rows(connection, rows)
+    save_grant_remainders(connection, drawn_from)
+    save_accounts(connection, (accounts[o] for o in orgs), now)
+    _add_to_daily_rollup(connection, new)
     rejections.record(connection, to_reject)
     return result
+
+
+def _classify_repeat(
+    item: PricedEvent, earlier: str, result: BatchResult, to_reject: list[rejections.Rejection]
+) -> None:
+    """An event id seen before (in this batch or the ledger): a duplicate if its fingerprint is the
+    same, else a conflict, recorded and not charged."""
+    if earlier == item.fingerprint:
+        result.duplicates.append(item.event.event_id)
+    else:
+        result.conflicts.append(item.event.event_id)
+        to_reject.append(_conflict(item.event))
+
+
+def _unknown_organization(event: UsageEvent) -> rejections.Rejection:
+    return rejections.Rejection(
+        "usage",
+        rejections.UNKNOWN_ORGANIZATION,
+        event.payload(),
+        detail=f"organization {event.organization_id!r} does not exist",
+        event_id=event.event_id,
+        organization_id=event.organization_id,
+    )
 
 
 def _conflict(event: UsageEvent) -> rejections.Rejection:
@@ -177,34 +240,6 @@ def _conflict(event: UsageEvent) -> rejections.Rejection:
         detail="event id already charged with a different payload; not charged again",
         event_id=event.event_id,
         organization_id=event.organization_id,
-    )
-
-
-def _usage_row(item: PricedEvent, digest: str, allocations: Sequence[Any], balance: int) -> LedgerRow:
-    event, usage, price = item.event, item.event.usage, item.price
-    tools = {k: v for k, v in usage.tools.items() if v}
-    return LedgerRow(
-        organization_id=event.organization_id,
-        type="usage",
-        amount=-price.cost_micros,
-        balance_after=balance,
-        idempotency_key=usage_key(event.event_id),
-        payload_hash=digest,
-        reference_type="event",
-        reference_id=event.event_id,
-        occurred_at=event.occurred_at,
-        description=_describe(usage.model, usage.input_tokens, usage.output_tokens, tools),
-        allocations=allocations,
-        user_id=event.user_id,
-        agent_id=event.agent_id,
-        event_id=event.event_id,
-        model=usage.model,
-        input_tokens=usage.input_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-        output_tokens=usage.output_tokens,
-        tools=tools,
-        model_price_id=price.model_price_id,
-        cost_breakdown={**price.breakdown, "tool_price_ids": price.tool_price_ids},
     )
 
 

@@ -6,12 +6,17 @@ import subprocess
 import threading
 import time
 
-from bench.scratch import wait_for_queue
 from producers import Publisher
 from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import queue_depth
 from tests.ledger_helpers import create_org, setup_prices
-from tests.pipeline_helpers import completed, scalar, usage_rows, wait_until
+from tests.pipeline_helpers import (
+    completed,
+    scalar,
+    usage_rows,
+    wait_for_usage_queues,
+    wait_until,
+    wait_until_broker_idle,
+)
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -25,7 +30,7 @@ def test_events_published_across_a_broker_restart_are_all_charged_exactly_once(
     create_org(engine, "acme")
     worker = spawn_worker()
     worker.start()
-    wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
+    wait_for_usage_queues(BROKER_URL, queue_prefix)
     started, restarted = threading.Event(), threading.Event()
     published: list[str] = []
     errors: list[BaseException] = []
@@ -61,7 +66,7 @@ def test_events_published_across_a_broker_restart_are_all_charged_exactly_once(
         assert reconnects and reconnects[0] >= 2, "the publisher never lost its connection"
         total = len(published)
         wait_until(lambda: usage_rows(engine) == total, timeout=180, what=f"all {total} debits")
-        wait_until(lambda: queue_depth(BROKER_URL, f"{queue_prefix}usage") == 0, what="the queue to drain")
+        wait_until_broker_idle(queue_prefix)
     finally:
         rabbitmqctl("start_app")
         worker.stop()

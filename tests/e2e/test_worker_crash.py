@@ -8,12 +8,19 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from bench.scratch import wait_for_queue
 from producers import InteractionFailed, MessageCompleted, Publisher
 from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import BILLING, queue_depth
+from tests.e2e.worker_process import BILLING
 from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
-from tests.pipeline_helpers import completed, rejected, scalar, usage_rows, wait_until
+from tests.pipeline_helpers import (
+    completed,
+    rejected,
+    scalar,
+    usage_rows,
+    wait_for_usage_queues,
+    wait_until,
+    wait_until_broker_idle,
+)
 
 
 @pytest.mark.parametrize("with_failures", [False, True], ids=["debits", "debits-and-failures"])
@@ -30,7 +37,7 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     failed = {e.event_id for i, e in enumerate(events) if with_failures and i % 7 == 3}
     worker = spawn_worker()
     worker.start()
-    wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
+    wait_for_usage_queues(BROKER_URL, queue_prefix)
 
     def publish() -> None:
         with Publisher(BROKER_URL, queue_prefix=queue_prefix, max_batch=10, linger_ms=5) as publisher:
@@ -55,10 +62,7 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     refunds = "SELECT count(*) FROM credit_transactions WHERE type = 'refund'"
     wait_until(lambda: usage_rows(engine) == 5000, timeout=180, what="all 5000 debits")
     wait_until(lambda: scalar(engine, refunds) == len(failed), timeout=120, what="every refund")
-    for queue in ("usage", "refunds"):
-        wait_until(
-            lambda q=queue: queue_depth(BROKER_URL, f"{queue_prefix}{q}") == 0, what=f"{queue} to drain"
-        )
+    wait_until_broker_idle(queue_prefix)
     assert usage_rows(engine) == 5000 and scalar(engine, refunds) == len(failed)
     assert (
         scalar(engine, "SELECT count(DISTINCT event_id) FROM credit_transactions WHERE type='usage'") == 5000
@@ -92,7 +96,7 @@ def test_a_message_that_keeps_killing_its_worker_is_parked_after_bounded_redeliv
     env = {**process_env, "BILLING_POISON_REDELIVERIES": "3"}
     worker = spawn_worker(env, threads=1)
     worker.start()
-    wait_for_queue(BROKER_URL, f"{queue_prefix}usage")
+    wait_for_usage_queues(BROKER_URL, queue_prefix)
     # Hold the organization's balance row so that processing the message blocks inside its transaction.
     blocker = engine.connect()
     blocker.begin()

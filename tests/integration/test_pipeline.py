@@ -9,7 +9,16 @@ import dramatiq
 from producers import MessageCompleted, Publisher, Unroutable, wire
 from tests.conftest import BROKER_URL
 from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices, violations
-from tests.pipeline_helpers import completed, publish_raw, rejected, scalar, usage_rows, wait_until
+from tests.pipeline_helpers import (
+    completed,
+    publish_raw,
+    rejected,
+    scalar,
+    usage_queue,
+    usage_rows,
+    wait_until,
+    wait_until_broker_idle,
+)
 
 
 def test_bytes_from_the_producer_decode_as_a_dramatiq_message_for_the_usage_actor():
@@ -46,8 +55,9 @@ def test_published_events_are_each_debited_exactly_once_even_when_published_thre
             publisher.publish_many(events)
     wait_until(lambda: usage_rows(engine) == 300, what="300 debits")
     expected = sum(e.output_tokens for e in events)
-    # Duplicates may still be in flight: wait until the queue is empty, then check nothing more was charged.
-    workers.broker.join(f"{pipeline_settings.queue_prefix}usage")
+    # Duplicates may still be in flight: wait until the broker has nothing left, then check nothing more
+    # was charged.
+    wait_until_broker_idle(pipeline_settings.queue_prefix)
     assert usage_rows(engine) == 300
     assert balance(engine, "acme").balance == cr(10_000) - cr(expected)
     assert violations(engine) == []
@@ -64,11 +74,11 @@ def test_a_message_mixing_valid_and_bad_events_charges_the_valid_ones_and_keeps_
     unknown_model = completed("bad-3", model="gpt-99").to_wire()
     unknown_org = completed("bad-4", org="ghost").to_wire()
     body = wire.encode(
-        f"{pipeline_settings.queue_prefix}usage",
+        usage_queue(pipeline_settings.queue_prefix, "acme"),
         wire.USAGE_ACTOR,
         [good[0].to_wire(), bad_schema, missing_org, unknown_model, unknown_org, good[1].to_wire()],
     )
-    publish_raw(BROKER_URL, f"{pipeline_settings.queue_prefix}usage", body)
+    publish_raw(BROKER_URL, usage_queue(pipeline_settings.queue_prefix, "acme"), body)
     wait_until(lambda: len(rejected(engine)) == 4, what="4 rejected events")
     assert usage_rows(engine) == 2
     assert balance(engine, "acme").balance == -cr(5)
@@ -145,14 +155,14 @@ def test_a_message_whose_argument_is_not_a_list_of_events_is_parked_as_malformed
 ):
     body = json.dumps(
         {
-            "queue_name": f"{pipeline_settings.queue_prefix}usage",
+            "queue_name": usage_queue(pipeline_settings.queue_prefix, "acme"),
             "actor_name": wire.USAGE_ACTOR,
             "args": [{"event_id": "lonely"}],
             "kwargs": {},
             "options": {},
         }
     ).encode()
-    publish_raw(BROKER_URL, f"{pipeline_settings.queue_prefix}usage", body)
+    publish_raw(BROKER_URL, usage_queue(pipeline_settings.queue_prefix, "acme"), body)
     wait_until(lambda: scalar(engine, "SELECT count(*) FROM rejected_events") == 1, what="the parked message")
     with engine.connect() as c:
         from sqlalchemy import text

@@ -1,0 +1,118 @@
+"""Nothing dead-lettered is lost: every message that leaves a queue unprocessed is parked as a
+replayable rejected event.
+
+Two ways a message is dead-lettered, one park each:
+- Dramatiq gives up on it (retries exhausted, no such actor) and nacks it: `ParkOnNack` parks it,
+  committed before the nack, with what Dramatiq knows (retries, last error).
+- A quorum queue's delivery limit drops a message that keeps killing its consumer into `<q>.XQ`
+  without Dramatiq seeing it: `DeadLetterSweeper` parks those from there (the others found in
+  `<q>.XQ` were parked at their nack and are only acknowledged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+import pika
+from dramatiq.common import xq_name
+from dramatiq.middleware import Middleware
+
+from billing_core import rejections
+from workers.broker import kind_of
+from workers.runtime import WorkerRuntime
+
+log = logging.getLogger("billing.workers")
+
+
+class ParkOnNack(Middleware):
+    """Park a message Dramatiq is about to dead-letter."""
+
+    def __init__(self, runtime: WorkerRuntime) -> None:
+        self.runtime = runtime
+
+    def before_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        options = message.options
+        error = getattr(message, "_exception", None)
+        if "retries" in options:
+            reason = rejections.RETRIES_EXHAUSTED
+            detail = (
+                f"failed {options['retries']} times; last error: {str(options.get('traceback', ''))[-500:]}"
+            )
+        else:
+            reason = rejections.DEAD_LETTERED
+            detail = f"not processed: {type(error).__name__ if error else 'rejected'}: {error}"[:500]
+        self.runtime.parked_message(
+            kind=kind_of(self.runtime.settings, message.queue_name),
+            reason=reason,
+            payload=message.asdict(),
+            detail=detail,
+        )
+
+
+def _death_reason(properties: pika.BasicProperties) -> str:
+    deaths = (properties.headers or {}).get("x-death") or [{}]
+    reason = deaths[0].get("reason", "")
+    return reason.decode() if isinstance(reason, bytes) else str(reason)
+
+
+class DeadLetterSweeper(threading.Thread):
+    """Every `interval` seconds, park what the broker dead-lettered from these queues."""
+
+    def __init__(self, runtime: WorkerRuntime, queue_names: Sequence[str], interval: float) -> None:
+        super().__init__(name="billing-dead-letters", daemon=True)
+        self.runtime = runtime
+        self.queue_names = list(queue_names)
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.sweep()
+            except Exception:  # the broker or database is away: the next sweep tries again
+                log.warning("dead-letter sweep failed; retrying in %.0f s", self.interval, exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def sweep(self) -> int:
+        """Park every broker-dead-lettered message waiting now; returns how many were parked."""
+        assert self.runtime.settings.broker_url
+        connection = pika.BlockingConnection(pika.URLParameters(self.runtime.settings.broker_url))
+        parked = 0
+        try:
+            channel = connection.channel()
+            for name in self.queue_names:
+                while True:
+                    method, properties, body = channel.basic_get(xq_name(name))
+                    if method is None:
+                        break
+                    if _death_reason(properties) == "delivery_limit":
+                        self.runtime.park(self._poison(name, body))
+                        parked += 1
+                    channel.basic_ack(method.delivery_tag)  # after the park committed
+        finally:
+            if connection.is_open:
+                connection.close()
+        return parked
+
+    def _poison(self, queue_name: str, body: bytes) -> rejections.Rejection:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            payload = {"raw": body.decode("utf-8", errors="replace")}
+        limit = self.runtime.settings.poison_redeliveries
+        return rejections.Rejection(
+            kind=kind_of(self.runtime.settings, queue_name),
+            reason=rejections.POISON,
+            payload=payload,
+            detail=f"delivered more than {limit} times without an acknowledgement (the queue's delivery "
+            "limit): it keeps stopping its worker; not processed",
+        )

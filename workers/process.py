@@ -1,0 +1,120 @@
+"""A worker process, as `billing worker` runs it: the partitions it prefers at once, the others as
+a standby, and `--processes N` as N such processes under one supervisor.
+
+Each usage partition queue has a single active consumer: the first consumer registered. A process
+subscribes to its preferred partitions at start and to every other partition only after
+BILLING_STANDBY_DELAY seconds, so processes started together split the partitions as their
+preferences say, and each one stands by for the others' partitions: when a process dies, the next
+registered consumer of each of its partitions (a standby) takes over. Nothing moves back by itself
+when the process returns; it stands by in turn (see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from billing_core.settings import Settings
+from workers.boot import boot
+from workers.dead_letters import DeadLetterSweeper
+
+log = logging.getLogger("billing.workers")
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker process consumes."""
+
+    kinds: tuple[str, ...]
+    threads: int
+    preferred: tuple[int, ...]  # usage partitions consumed at once
+
+    def as_args(self) -> list[str]:
+        return [
+            "--threads",
+            str(self.threads),
+            "--queues",
+            ",".join(self.kinds),
+            "--prefer",
+            ",".join(map(str, self.preferred)) or "none",
+        ]
+
+
+def split(preferred: Sequence[int], processes: int) -> list[tuple[int, ...]]:
+    """Deal the preferred partitions over the processes, round-robin."""
+    return [tuple(preferred[i::processes]) for i in range(processes)]
+
+
+def run_worker(settings: Settings, plan: WorkerPlan) -> int:
+    """Run one worker process until SIGTERM or SIGINT; returns its exit status."""
+    app = boot(settings)
+    others = [k for k in plan.kinds if k != "usage"]
+    now = app.queues_of(others)
+    standby: list[str] = []
+    if "usage" in plan.kinds:
+        now += app.queues_of(["usage"], plan.preferred)
+        standby = [q for q in app.queues_of(["usage"]) if q not in now]
+    app.start(plan.threads, now, later=standby)
+    log.info(
+        "consuming %s; standby for %d partition(s) in %.0f s",
+        ", ".join(now),
+        len(standby),
+        settings.worker_standby_delay_s,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sweeper = None
+    if settings.broker_queue_type == "quorum":
+        sweeper = DeadLetterSweeper(app.runtime, now + standby, settings.dead_letter_interval_s)
+        sweeper.start()
+    if standby and not stop.wait(settings.worker_standby_delay_s):
+        app.declare(standby)
+    stop.wait()
+    if sweeper is not None:
+        sweeper.stop()
+    app.stop()
+    return 0
+
+
+def supervise(plans: Sequence[WorkerPlan], command: Sequence[str]) -> int:
+    """Run one child process per plan (`command` + the plan's arguments); restart a child that
+    dies unexpectedly; on SIGTERM or SIGINT stop them all and return."""
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    def spawn(plan: WorkerPlan) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*command, *plan.as_args()])
+
+    children = [spawn(plan) for plan in plans]
+    while not stopping.wait(0.5):
+        for i, child in enumerate(children):
+            if child.poll() is not None:
+                log.warning(
+                    "worker process %d exited with %s; starting it again", child.pid, child.returncode
+                )
+                time.sleep(1.0)
+                children[i] = spawn(plans[i])
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        child.wait()
+    return 0
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+
+
+def child_command() -> list[str]:
+    return [sys.executable, "-m", "workers"]
