@@ -22,6 +22,8 @@ def _text(raw: Mapping[str, Any], name: str, *, required: bool) -> str | None:
         return None
     if type(value) is not str or not 0 < len(value) <= 200 or value.isspace():
         raise InvalidInput(name, "a non-empty string of at most 200 characters is required")
+    if "\x00" in value:
+        raise InvalidInput(name, "must not contain the NUL character")
     return value
 
 

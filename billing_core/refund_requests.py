@@ -48,6 +48,8 @@ def parse_failure(raw: object) -> FailureReport:
             or len(value) > (1000 if name == "reason" else 200)
         ):
             raise InvalidInput(name, "a non-empty string is required")
+        if "\x00" in value:
+            raise InvalidInput(name, "must not contain the NUL character")
         values[name] = value
     return FailureReport(occurred_at=parse_time(raw.get("occurred_at")), **values)
 

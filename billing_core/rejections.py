@@ -64,6 +64,18 @@ class Rejection:
         return payload_hash({"kind": self.kind, "reason": self.reason, "payload": self.payload})
 
 
+def storable(value: Any) -> Any:
+    """A JSON value PostgreSQL can keep: it refuses the NUL character in text and jsonb, so each NUL
+    of a rejected payload is kept as U+FFFD (a payload with NUL is refused anyway, and stays so)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
     """Store rejections (duplicates of an existing pending one are ignored); returns rows added."""
     if not rejections:
@@ -74,10 +86,10 @@ def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
         {
             "kind": r.kind,
             "reason": r.reason,
-            "detail": r.detail,
-            "event_id": r.event_id,
-            "organization_id": r.organization_id,
-            "payload": r.payload,
+            "detail": storable(r.detail),
+            "event_id": storable(r.event_id),
+            "organization_id": storable(r.organization_id),
+            "payload": storable(r.payload),
             "fingerprint": r.fingerprint,
         }
         for r in unique

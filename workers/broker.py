@@ -8,13 +8,16 @@ and `<q>.XQ` (dead letters) beside every queue.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
+import pika.exceptions
 from dramatiq import Broker
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker, _RabbitmqConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name, xq_name
+from dramatiq.errors import ConnectionClosed
 
 from billing_core.settings import Settings
 from producers import routing
@@ -50,6 +53,61 @@ def kind_of(settings: Settings, queue_name: str) -> str:
     return base if base == routing.USAGE_QUEUE and partition.isdigit() else name
 
 
+class CoalescingConsumer(_RabbitmqConsumer):
+    """Dramatiq's consumer, with acknowledgements sent in bursts: a group commit finishes dozens of
+    messages at once, and acking each one wakes the consumer's connection and sends a frame per
+    message. Here one wake-up sends one `multiple` ack for the finished deliveries below the oldest
+    unfinished one, and single acks for the rest. `_unfinished` is only touched on the consumer's
+    own thread, so a multiple ack never covers a delivery still in progress or about to be nacked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._unfinished: set[int] = set()
+        self._finished: set[int] = set()
+        self._ack_lock = threading.Lock()
+        self._flush_scheduled = False
+
+    def __next__(self) -> Any:
+        message = super().__next__()  # type: ignore[no-untyped-call]
+        if message is not None:
+            self._unfinished.add(message._tag)
+        return message
+
+    def ack(self, message: Any) -> None:
+        with self._ack_lock:
+            if message._tag not in self.known_tags:
+                self.logger.warning("Failed to ack message: not in known tags.")
+                return
+            self.known_tags.discard(message._tag)
+            self._finished.add(message._tag)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        try:
+            self.connection.add_callback_threadsafe(self._send_acks)
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as error:
+            raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+
+    def _send_acks(self) -> None:
+        with self._ack_lock:
+            tags, self._finished = self._finished, set()
+            self._flush_scheduled = False
+        self._unfinished -= tags
+        floor = min(self._unfinished, default=None)
+        below = [t for t in tags if floor is None or t < floor]
+        if below:
+            self.channel.basic_ack(max(below), multiple=True)
+        for tag in tags.difference(below):
+            self.channel.basic_ack(tag)
+
+    def _nack(self, tag: int) -> None:
+        def send() -> None:
+            self.channel.basic_nack(tag, requeue=False)
+            self._unfinished.discard(tag)
+
+        self.connection.add_callback_threadsafe(send)
+
+
 class BillingRabbitmqBroker(RabbitmqBroker):
     """Dramatiq's RabbitMQ broker with single active consumers on the usage partitions and, when
     configured, quorum queues (whose delivery limit then dead-letters a message that keeps
@@ -76,6 +134,10 @@ class BillingRabbitmqBroker(RabbitmqBroker):
                 "x-overflow": "reject-publish",  # which at-least-once dead-lettering requires
             }
         return typed
+
+    @property
+    def consumer_class(self) -> type[CoalescingConsumer]:
+        return CoalescingConsumer
 
     def _dead_lettered(self, queue_name: str) -> dict[str, Any]:
         """Dramatiq's own arguments: what is rejected goes to `<q>.XQ`."""

@@ -1,17 +1,17 @@
 """Nothing dead-lettered is lost: every message that leaves a queue unprocessed is parked as a
 replayable rejected event.
 
-Two ways a message is dead-lettered, one park each:
-- Dramatiq gives up on it (retries exhausted, no such actor) and nacks it: `ParkOnNack` parks it,
-  committed before the nack, with what Dramatiq knows (retries, last error).
-- A quorum queue's delivery limit drops a message that keeps killing its consumer into `<q>.XQ`
-  without Dramatiq seeing it: `DeadLetterSweeper` parks those from there (the others found in
-  `<q>.XQ` were parked at their nack and are only acknowledged).
+Every dead letter is parked exactly once, by one of two:
+- Dramatiq gives up on a message (retries exhausted, no such actor) and nacks it: `ParkOnNack`
+  parks it, committed before the nack, with what Dramatiq knows (retries, last error).
+- What reaches `<q>.XQ` without passing through Dramatiq's middleware: a quorum queue's delivery
+  limit dropping a message that keeps killing its consumer, and a body Dramatiq cannot decode.
+  `DeadLetterSweeper` parks those from there; the other dead letters it finds were parked at their
+  nack and are only acknowledged.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -20,6 +20,7 @@ from typing import Any
 import dramatiq
 import pika
 from dramatiq.common import xq_name
+from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware
 
 from billing_core import rejections
@@ -92,8 +93,9 @@ class DeadLetterSweeper(threading.Thread):
                     method, properties, body = channel.basic_get(xq_name(name))
                     if method is None:
                         break
-                    if _death_reason(properties) == "delivery_limit":
-                        self.runtime.park(self._poison(name, body))
+                    rejection = self._rejection(name, properties, body)
+                    if rejection is not None:
+                        self.runtime.park(rejection)
                         parked += 1
                     channel.basic_ack(method.delivery_tag)  # after the park committed
         finally:
@@ -101,18 +103,28 @@ class DeadLetterSweeper(threading.Thread):
                 connection.close()
         return parked
 
-    def _poison(self, queue_name: str, body: bytes) -> rejections.Rejection:
+    def _rejection(
+        self, queue_name: str, properties: pika.BasicProperties, body: bytes
+    ) -> rejections.Rejection | None:
+        """The rejection a dead letter stands for, or None if ParkOnNack recorded it already."""
+        kind = kind_of(self.runtime.settings, queue_name)
         try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            payload = {"raw": body.decode("utf-8", errors="replace")}
+            message = dramatiq.Message.decode(body)
+        except DecodeError:
+            return rejections.Rejection.of_message(
+                kind,
+                body.decode("utf-8", errors="replace"),
+                rejections.MALFORMED,
+                "not a Dramatiq message (undecodable JSON envelope); not processed",
+                id_field="message_id",
+            )
+        if _death_reason(properties) != "delivery_limit":
+            return None
         limit = self.runtime.settings.poison_redeliveries
         return rejections.Rejection(
-            kind=kind_of(self.runtime.settings, queue_name),
+            kind=kind,
             reason=rejections.POISON,
-            payload=payload,
+            payload=message.asdict(),
             detail=f"delivered more than {limit} times without an acknowledgement (the queue's delivery "
             "limit): it keeps stopping its worker; not processed",
         )

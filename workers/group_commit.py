@@ -2,10 +2,13 @@
 
 Each actor thread submits its (already decoded and priced) work and waits. A thread that finds
 fewer than `max_leaders` commits in progress becomes a leader: it takes everything submitted so
-far, commits it in one transaction, and wakes the others. Under load, groups grow by themselves;
-with one message in flight, nothing waits. One leader per process is the default: concurrent
-groups of one process would mostly wait for each other's balance-row locks, and fewer, bigger
-transactions amortize each commit's round trips and WAL flush. Every submitter returns only after
+far, commits it in one transaction, wakes the submitters of that group, and goes on leading until
+its own work is committed; then it hands the lead to the oldest waiting submitter. Under load,
+groups grow by themselves; with one message in flight, nothing waits. Each waiting thread sleeps on
+its own event, so a commit wakes only the threads it concerns, never the whole pool.
+
+One leader per process is the default: the process's partitions are its own, so concurrent groups
+would only split the same work into more, smaller transactions. Every submitter returns only after
 the commit that holds its work, so a message is acknowledged after its commit.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -25,7 +28,9 @@ class _Slot(Generic[T]):
     item: T
     size: int
     done: bool = False
+    lead: bool = False
     error: BaseException | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommitter(Generic[T]):
@@ -35,34 +40,45 @@ class GroupCommitter(Generic[T]):
         self._commit = commit
         self._max_size = max_size
         self._max_leaders = max_leaders
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: deque[_Slot[T]] = deque()
         self._leaders = 0
 
     def submit(self, item: T, size: int = 1) -> None:
         """Return once `item` is committed; raise what its transaction raised."""
         slot = _Slot(item, size)
-        with self._cond:
+        with self._lock:
             self._pending.append(slot)
-        while True:
-            with self._cond:
-                while not slot.done and (self._leaders >= self._max_leaders or not self._pending):
-                    self._cond.wait()
-                if slot.done:
-                    if slot.error is not None:
-                        raise slot.error
-                    return
+            if self._leaders < self._max_leaders:
                 self._leaders += 1
+                slot.lead = True
+        if not slot.lead:
+            slot.wake.wait()
+        if slot.lead:
+            self._lead_until_done(slot)
+        if slot.error is not None:
+            raise slot.error
+
+    def _lead_until_done(self, slot: _Slot[T]) -> None:
+        while not slot.done:
+            with self._lock:
                 group = self._take()
             self._run(group)
+        with self._lock:
+            if self._pending:
+                successor = self._pending[0]
+                successor.lead = True
+                successor.wake.set()
+            else:
+                self._leaders -= 1
 
     def _take(self) -> list[_Slot[T]]:
         group: list[_Slot[T]] = []
         size = 0
         while self._pending and (not group or size + self._pending[0].size <= self._max_size):
-            slot = self._pending.popleft()
-            group.append(slot)
-            size += slot.size
+            taken = self._pending.popleft()
+            group.append(taken)
+            size += taken.size
         return group
 
     def _run(self, group: list[_Slot[T]]) -> None:
@@ -82,9 +98,7 @@ class GroupCommitter(Generic[T]):
                     except BaseException as own_error:
                         errors[id(slot)] = own_error
         finally:
-            with self._cond:
-                for slot in group:
-                    slot.done = True
-                    slot.error = errors.get(id(slot), RuntimeError("group commit interrupted"))
-                self._leaders -= 1
-                self._cond.notify_all()
+            for slot in group:
+                slot.error = errors.get(id(slot), RuntimeError("group commit interrupted"))
+                slot.done = True
+                slot.wake.set()

@@ -53,6 +53,9 @@ def split(preferred: Sequence[int], processes: int) -> list[tuple[int, ...]]:
 
 def run_worker(settings: Settings, plan: WorkerPlan) -> int:
     """Run one worker process until SIGTERM or SIGINT; returns its exit status."""
+    import os
+
+    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
     app = boot(settings)
     others = [k for k in plan.kinds if k != "usage"]
     now = app.queues_of(others)
@@ -70,15 +73,12 @@ def run_worker(settings: Settings, plan: WorkerPlan) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sweeper = None
-    if settings.broker_queue_type == "quorum":
-        sweeper = DeadLetterSweeper(app.runtime, now + standby, settings.dead_letter_interval_s)
-        sweeper.start()
+    sweeper = DeadLetterSweeper(app.runtime, now + standby, settings.dead_letter_interval_s)
+    sweeper.start()
     if standby and not stop.wait(settings.worker_standby_delay_s):
         app.declare(standby)
     stop.wait()
-    if sweeper is not None:
-        sweeper.stop()
+    sweeper.stop()
     app.stop()
     return 0
 

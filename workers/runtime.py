@@ -73,7 +73,8 @@ class WorkerRuntime:
     def engine(self) -> Engine:
         with self._engine_lock:
             if self._engine is None:
-                self._engine = make_engine(self.settings, pool_size=4)
+                # No ping per checkout: a dropped connection fails and its transaction is run again.
+                self._engine = make_engine(self.settings, pool_size=4, pre_ping=False)
             return self._engine
 
     def _load_catalog(self) -> PriceCatalog:

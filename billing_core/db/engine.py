@@ -36,5 +36,7 @@ def database_url(settings: Settings) -> str:
     return normalize_url(settings.database_url or embedded_database_url(settings.data_dir))
 
 
-def make_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
-    return create_engine(database_url(settings), pool_size=pool_size, pool_pre_ping=True)
+def make_engine(settings: Settings, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
+    """`pre_ping` tests each connection on checkout (a round trip); without it, a connection the
+    server dropped fails its first statement, and run_in_transaction runs the work again on a new one."""
+    return create_engine(database_url(settings), pool_size=pool_size, pool_pre_ping=pre_ping)

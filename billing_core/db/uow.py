@@ -59,9 +59,13 @@ class UnitOfWork:
 
 
 def is_transient(error: BaseException) -> bool:
+    """Deadlocks, serialization failures, lost races, and a connection the server dropped (the pool
+    then discards its other connections of that time: the next attempt gets a fresh one)."""
     if isinstance(error, RetryableConflict):
         return True
-    return isinstance(error, DBAPIError) and isinstance(error.orig, _TRANSIENT)
+    return isinstance(error, DBAPIError) and (
+        isinstance(error.orig, _TRANSIENT) or error.connection_invalidated
+    )
 
 
 def run_in_transaction(engine: Engine, work: Callable[[UnitOfWork], T], *, attempts: int = 8) -> T:

@@ -28,8 +28,12 @@ def spawn_worker(process_env, tmp_path):  # type: ignore[no-untyped-def]
 
     made: list[WorkerProcess] = []
 
-    def spawn(env: dict[str, str] | None = None, threads: int = 4) -> WorkerProcess:
-        worker = WorkerProcess(env or process_env, tmp_path / f"worker{len(made)}.log", threads=threads)
+    def spawn(
+        env: dict[str, str] | None = None, threads: int = 4, args: tuple[str, ...] = ()
+    ) -> WorkerProcess:
+        worker = WorkerProcess(
+            env or process_env, tmp_path / f"worker{len(made)}.log", threads=threads, args=args
+        )
         made.append(worker)
         return worker
 

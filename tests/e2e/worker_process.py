@@ -8,22 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pika
-
 BILLING = str(Path(sys.executable).parent / "billing")
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, *, threads: int = 4) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, threads: int = 4, args: tuple[str, ...] = ()
+    ) -> None:
         self.env = env
         self.log_path = log_path
         self.threads = threads
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # the child process keeps its own copy of the descriptor
         self.process = subprocess.Popen(
-            [BILLING, "worker", "--processes", "1", "--threads", str(self.threads)],
+            [BILLING, "worker", "--processes", "1", "--threads", str(self.threads), *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -31,8 +32,13 @@ class WorkerProcess:
         )
         log.close()
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def kill(self) -> None:
-        """SIGKILL the whole process group: the Dramatiq main process and its worker process."""
+        """SIGKILL the whole process group (the worker, and its children if it supervises some)."""
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
@@ -47,9 +53,47 @@ class WorkerProcess:
                 self.process.wait(timeout=30)
 
 
-def queue_depth(broker_url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+def rabbitmqctl_rows(*args: str) -> list[list[str]]:
+    out = subprocess.run(
+        ["rabbitmqctl", *args, "-q"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return [line.split("\t") for line in out.splitlines()[1:] if line]
+
+
+def _local_ports(pid: int) -> set[int]:
+    """The local TCP ports of a process's sockets, read from /proc."""
+    inodes = set()
     try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
-    finally:
-        connection.close()
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:  # the process is gone
+        return set()
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def consumers_by_queue(prefix: str, workers: dict[str, int]) -> dict[str, list[tuple[str, bool]]]:
+    """The broker's own consumer list: for each queue of `prefix`, (owner, active) per consumer,
+    where owner is the name in `workers` (name -> OS pid) of the process the consumer belongs to."""
+    port_owner = {port: name for name, pid in workers.items() for port in _local_ports(pid)}
+    connection_port = {
+        pid: int(port) for pid, port in rabbitmqctl_rows("list_connections", "pid", "peer_port")
+    }
+    channel_connection = dict(rabbitmqctl_rows("list_channels", "pid", "connection"))
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for queue, channel, active in rabbitmqctl_rows("list_consumers", "queue_name", "channel_pid", "active"):
+        if queue.startswith(prefix):
+            port = connection_port.get(channel_connection.get(channel, ""), -1)
+            found.setdefault(queue, []).append((port_owner.get(port, "?"), active == "true"))
+    return found
