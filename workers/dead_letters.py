@@ -84,7 +84,8 @@ class DeadLetterSweeper(threading.Thread):
     def sweep(self) -> int:
         """Park every broker-dead-lettered message waiting now; returns how many were parked."""
         assert self.runtime.settings.broker_url
-        connection = pika.BlockingConnection(pika.URLParameters(self.runtime.settings.broker_url))
+        urls = self.runtime.settings.broker_url.split(";")  # a cluster: tried in turn, as Dramatiq does
+        connection = pika.BlockingConnection([pika.URLParameters(url) for url in urls])
         parked = 0
         try:
             channel = connection.channel()
