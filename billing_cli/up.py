@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import signal
-import threading
-import time
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -22,6 +19,7 @@ from billing_core.prices import add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
 from webhooks.app import create_app as create_webhooks_app
+from workers.process import ShutdownSignal
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -97,13 +95,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     print(f"console:  {console} (sign in with an organization API key, or the admin token)")
     print("ready. In another terminal: .venv/bin/billing demo && .venv/bin/billing balance demo-org")
     print("press Ctrl-C to stop", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    deadline = time.monotonic() + args.exit_after if args.exit_after else None
-    while not stop.wait(0.5):
-        if deadline is not None and time.monotonic() > deadline:
-            break
+    ShutdownSignal().wait(args.exit_after)
     sweeper.stop()
     hooks.stop()
     api.stop()

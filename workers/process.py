@@ -15,7 +15,6 @@ import logging
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +45,28 @@ class WorkerPlan:
         ]
 
 
+class ShutdownSignal:
+    """Set by SIGTERM or SIGINT. The handler only sets a flag: a signal handler that took a lock
+    (threading.Event.set) could interrupt the main thread inside the same lock and deadlock."""
+
+    def __init__(self) -> None:
+        self.received = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until a signal (True) or the timeout (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.received:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
 def split(preferred: Sequence[int], processes: int) -> list[tuple[int, ...]]:
     """Deal the preferred partitions over the processes, round-robin."""
     return [tuple(preferred[i::processes]) for i in range(processes)]
@@ -70,9 +91,7 @@ def run_worker(settings: Settings, plan: WorkerPlan) -> int:
         len(standby),
         settings.worker_standby_delay_s,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = ShutdownSignal()
     sweeper = DeadLetterSweeper(app.runtime, now + standby, settings.dead_letter_interval_s)
     sweeper.start()
     if standby and not stop.wait(settings.worker_standby_delay_s):
@@ -86,9 +105,7 @@ def run_worker(settings: Settings, plan: WorkerPlan) -> int:
 def supervise(plans: Sequence[WorkerPlan], command: Sequence[str]) -> int:
     """Run one child process per plan (`command` + the plan's arguments); restart a child that
     dies unexpectedly; on SIGTERM or SIGINT stop them all and return."""
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = ShutdownSignal()
 
     def spawn(plan: WorkerPlan) -> subprocess.Popen[bytes]:
         return subprocess.Popen([*command, *plan.as_args()])
