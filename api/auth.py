@@ -20,8 +20,8 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 
 from api.errors import api_error
-from api.runtime import runtime, write
-from billing_core.api_keys import authenticate_key
+from api.runtime import read, runtime, write
+from billing_core.api_keys import authenticate_key, record_key_use
 from billing_core.plans import access_allows
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,7 +67,10 @@ def authenticate() -> Principal:
     if _is_admin(token):
         principal = Principal(admin=True)
     else:
-        identity = write(lambda c: authenticate_key(c, token, datetime.now(UTC)))
+        now = datetime.now(UTC)
+        identity = read(lambda c: authenticate_key(c, token, now))
+        if identity is not None and identity.needs_touch:
+            write(lambda c: record_key_use(c, identity.key_id, now))
         if identity is None:
             raise api_error(
                 401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE

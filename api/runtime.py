@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from flask import current_app
+from flask import Flask, current_app, g
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from api.ratelimit import RateLimiter
 from billing_core.db.uow import UnitOfWork, run_in_transaction
@@ -23,6 +24,7 @@ from billing_core.settings import Settings
 
 T = TypeVar("T")
 EXTENSION = "billing"
+_CONNECTION = "billing_read_connection"
 
 
 class PriceCache:
@@ -57,9 +59,36 @@ def runtime() -> Runtime:
 
 def read(work: Callable[[Connection], T]) -> T:
     """Run `work` without a transaction block (autocommit): each statement sees its own snapshot
-    and no BEGIN/ROLLBACK round trips are paid. Views that need one snapshot use one statement."""
-    with runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return work(connection)
+    and no BEGIN/ROLLBACK round trips are paid. Views that need one snapshot use one statement.
+
+    A request's reads share one pooled connection (taken at the first read, given back when the
+    request ends). The pool does not ping on checkout: if the server dropped the connection, the
+    read fails once, the pool discards its stale connections, and the read runs again."""
+    try:
+        return work(_request_connection())
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        _release_request_connection()
+        return work(_request_connection())
+
+
+def _request_connection() -> Connection:
+    connection = g.get(_CONNECTION)
+    if connection is None:
+        connection = runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        setattr(g, _CONNECTION, connection)
+    return cast(Connection, connection)
+
+
+def _release_request_connection(error: BaseException | None = None) -> None:
+    connection = g.pop(_CONNECTION, None)
+    if connection is not None:
+        connection.close()
+
+
+def release_at_teardown(app: Flask) -> None:
+    app.teardown_appcontext(_release_request_connection)
 
 
 def write(work: Callable[[Connection], T]) -> T:

@@ -29,6 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     api.add_argument("--requests", type=int, default=1000, help="timed requests per endpoint")
     api.add_argument("--json", action="store_true", help="print only the JSON line")
     api.set_defaults(run=bench_api)
+    http = bench.add_parser(
+        "http", help="drive `billing api` over HTTP with concurrent clients; print figures"
+    )
+    http.add_argument("--transactions", type=int, default=1_000_000)
+    http.add_argument("--orgs", type=int, default=1000)
+    http.add_argument("--concurrency", default="16,64", help="keep-alive connections of the throughput runs")
+    http.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    http.add_argument("--processes", type=int, default=2, help="server processes (billing api --processes)")
+    http.add_argument("--threads", type=int, default=4, help="server threads per process")
+    http.add_argument("--keep", metavar="NAME", help="keep the seeded database under this name and reuse it")
+    http.add_argument(
+        "--pipeline-rate", type=float, help="also measure check-balance while charging R events/s"
+    )
+    http.add_argument("--json", action="store_true", help="print only the JSON lines")
+    http.set_defaults(run=bench_http)
     hooks = bench.add_parser("webhooks", help="signed deliveries against the receiver; then process them all")
     hooks.add_argument("--deliveries", type=int, default=2000)
     hooks.add_argument("--concurrency", type=int, default=8)
@@ -76,6 +91,34 @@ def bench_api(ctx: CommandContext, args: argparse.Namespace) -> int:
         print("error: --orgs must be at least 2, --transactions and --requests at least 1", file=sys.stderr)
         return 2
     config = ApiBenchConfig(args.transactions, args.orgs, args.requests, ctx.settings.database_url)
+    return main(config, args.json)
+
+
+def bench_http(ctx: CommandContext, args: argparse.Namespace) -> int:
+    from bench.http import HttpBenchConfig, main
+
+    if not ctx.settings.database_url:
+        print("error: the benchmark needs DATABASE_URL (a role that may create databases)", file=sys.stderr)
+        return 2
+    try:
+        concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    except ValueError:
+        concurrency = ()
+    if not concurrency or min(concurrency) < 1 or args.orgs < 2 or args.processes < 1:
+        print("error: --concurrency takes counts >= 1, --orgs >= 2, --processes >= 1", file=sys.stderr)
+        return 2
+    config = HttpBenchConfig(
+        args.transactions,
+        args.orgs,
+        concurrency,
+        args.duration,
+        args.processes,
+        args.threads,
+        ctx.settings.database_url,
+        args.keep,
+        ctx.settings.broker_url,
+        args.pipeline_rate,
+    )
     return main(config, args.json)
 
 

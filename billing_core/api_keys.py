@@ -56,6 +56,7 @@ class KeyIdentity:
     key_id: int
     organization_id: str
     api_access: str
+    needs_touch: bool = False  # last_used_at is older than LAST_USED_RESOLUTION
 
 
 def hash_key(secret: str) -> str:
@@ -113,9 +114,8 @@ def revoke_api_key(connection: Connection, organization_id: str, key_id: int, no
 
 
 def authenticate_key(connection: Connection, secret: str, now: datetime) -> KeyIdentity | None:
-    """The identity behind a presented key, or None if it is unknown or revoked.
-
-    Refreshes last_used_at (at most once a minute); the caller commits."""
+    """The identity behind a presented key, or None if it is unknown or revoked. One read: the
+    caller records the use (`record_key_use`) only when `needs_touch` says last_used_at is stale."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         return None
     row = connection.execute(
@@ -134,8 +134,16 @@ def authenticate_key(connection: Connection, secret: str, now: datetime) -> KeyI
     key_id, organization_id, revoked_at, last_used_at, api_access = row
     if revoked_at is not None:
         return None
-    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-        connection.execute(
-            text("UPDATE api_keys SET last_used_at = :now WHERE id = :id"), {"now": now, "id": key_id}
-        )
-    return KeyIdentity(key_id, organization_id, api_access)
+    stale = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    return KeyIdentity(key_id, organization_id, api_access, needs_touch=stale)
+
+
+def record_key_use(connection: Connection, key_id: int, now: datetime) -> None:
+    """Set last_used_at (called at most about once a minute per key, in its own small write)."""
+    connection.execute(
+        text(
+            "UPDATE api_keys SET last_used_at = :now WHERE id = :id "
+            "AND (last_used_at IS NULL OR last_used_at < :now)"
+        ),
+        {"now": now, "id": key_id},
+    )

@@ -1,5 +1,7 @@
 """Consumption of an organization grouped by model, agent, user, tool or day (UTC), over a range
-of days, read from the usage rows of the ledger.
+of days. By model and by day it is read from the daily rollup (`usage_daily`, kept in the debit's
+transaction: a few rows per day whatever the traffic); by agent, user and tool, from the usage
+rows of the ledger.
 
 Credits are net of refunds (a refund always returns a whole debit, so a refunded message counts
 0 credits and its cost appears under `refunded`); messages, tokens and tool calls count every
@@ -64,7 +66,19 @@ _TOOL_ROWS = (
 )
 
 
+# From the rollup: its credits count every debit, `refunded` the debits refunded since.
+_ROLLUP_KEYS = {"model": "model", "day": "to_char(day, 'YYYY-MM-DD')"}
+_ROLLUP = (
+    "SELECT {key}, COALESCE(SUM(credits - refunded), 0), COALESCE(SUM(refunded), 0), "
+    "COALESCE(SUM(messages), 0), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(cached_input_tokens), 0), "
+    "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(tool_calls), 0) FROM usage_daily "
+    "WHERE organization_id = :org AND day >= :first AND day <= :last GROUP BY 1 ORDER BY 2 DESC, 1"
+)
+
+
 def _statement(group_by: str) -> str:
+    if group_by in _ROLLUP_KEYS:
+        return _ROLLUP.format(key=_ROLLUP_KEYS[group_by])
     if group_by == "tool":
         return (
             f"SELECT u.key, COALESCE(SUM({_TOOL_PART}) FILTER (WHERE r.id IS NULL), 0), "
@@ -103,5 +117,8 @@ def metrics(
     if exists is None:
         raise UnknownOrganization(organization_id)
     low, high = day_bounds(start, end)
-    rows = connection.execute(text(_statement(group_by)), {"org": organization_id, "start": low, "end": high})
+    rows = connection.execute(
+        text(_statement(group_by)),
+        {"org": organization_id, "start": low, "end": high, "first": start, "last": end},
+    )
     return [MetricGroup(key, *(int(v) for v in values)) for key, *values in rows]

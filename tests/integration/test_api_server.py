@@ -79,3 +79,50 @@ def test_the_in_process_api_server_starts_on_a_free_port_and_stops(database_url,
         raise AssertionError("the server still answers after stop()")
     except OSError:
         pass
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_billing_api_with_two_processes_shares_one_port_and_replaces_a_killed_process(database_url, engine):
+    from tests.e2e.worker_process import _local_ports
+
+    create_org(engine, "acme")
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_TOKEN": "op-token"}
+    process = subprocess.Popen(
+        [BILLING, "api", "--port", str(port), "--processes", "2", "--threads", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def serving() -> list[int]:
+        """The children that listen on the port."""
+        return [c for c in _children(process.pid) if port in _local_ports(c)]
+
+    try:
+        deadline = time.monotonic() + 30
+        while len(serving()) < 2:
+            assert time.monotonic() < deadline and process.poll() is None, "two processes never listened"
+            time.sleep(0.2)
+        assert port not in _local_ports(process.pid) or len(serving()) == 2
+        for _ in range(20):  # each on a new connection: the kernel spreads them over both
+            assert _get(f"http://127.0.0.1:{port}/v1/organizations/acme/balance", "op-token")[0] == 200
+        first, second = serving()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while first in serving() or len(serving()) < 2:
+            assert time.monotonic() < deadline, "the killed process was not replaced"
+            time.sleep(0.2)
+        assert second in serving()
+        for _ in range(20):
+            assert _get(f"http://127.0.0.1:{port}/v1/organizations/acme/balance", "op-token")[0] == 200
+        children = serving()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert all(not Path(f"/proc/{c}").exists() for c in children), "a server process outlived the parent"
