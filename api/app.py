@@ -22,8 +22,8 @@ from api.ratelimit import RateLimiter
 from api.runtime import EXTENSION, PriceCache, Runtime, release_at_teardown
 from api.swagger_assets import serve_swagger_ui_locally
 from billing_core.db.engine import make_engine
-from billing_core.payments import PaymentProvider
 from billing_core.settings import Settings, load_settings
+from billing_core.subscriptions.payment_port import PaymentProvider
 from payments import build_providers
 
 MAX_BODY_BYTES = 1024 * 1024

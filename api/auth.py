@@ -21,8 +21,8 @@ from flask import g, request
 
 from api.errors import api_error
 from api.runtime import read, runtime, write
-from billing_core.api_keys import authenticate_key, record_key_use
-from billing_core.plans import access_allows
+from billing_core.access.api_keys import authenticate_key, record_key_use
+from billing_core.plans.plans import access_allows
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="billing"'}

@@ -12,7 +12,7 @@ from typing import Any
 from apiflask import APIFlask, HTTPError
 from flask import request
 
-from billing_core.api_keys import UnknownApiKey
+from billing_core.access.api_keys import UnknownApiKey
 from billing_core.errors import (
     BillingError,
     IdempotencyConflict,
@@ -22,14 +22,14 @@ from billing_core.errors import (
     UnknownOrganization,
     UnknownTool,
 )
-from billing_core.payments import (
+from billing_core.plans.catalog import UnknownPlan
+from billing_core.plans.plans import PlanLimitReached
+from billing_core.subscriptions.payment_port import (
     NotSupportedByProvider,
     PaymentProviderError,
     PlanNotOffered,
     ProviderNotConfigured,
 )
-from billing_core.plan_catalog import UnknownPlan
-from billing_core.plans import PlanLimitReached
 from billing_core.subscriptions.state import InvalidTransition
 from billing_core.subscriptions.store import UnknownSubscription
 

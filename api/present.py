@@ -6,7 +6,7 @@ from typing import Any
 
 from api.cursor import encode_cursor
 from billing_core.money import micros_to_text
-from billing_core.plans import Plan
+from billing_core.plans.plans import Plan
 from billing_core.queries.transactions import TransactionPage, TransactionRow
 from billing_core.queries.usage_report import UsageTotals
 

@@ -17,10 +17,10 @@ from sqlalchemy.exc import DBAPIError
 
 from api.ratelimit import RateLimiter
 from billing_core.db.uow import UnitOfWork, run_in_transaction
-from billing_core.payments import PaymentProvider
-from billing_core.prices import load_catalog
-from billing_core.pricing import PriceCatalog
+from billing_core.pricing.catalog import load_catalog
+from billing_core.pricing.rules import PriceCatalog
 from billing_core.settings import Settings
+from billing_core.subscriptions.payment_port import PaymentProvider
 
 T = TypeVar("T")
 EXTENSION = "billing"

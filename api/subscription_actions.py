@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 
 from api.errors import api_error
 from api.runtime import read, runtime, write
-from billing_core.payments import (
+from billing_core.plans.catalog import get_plan_config
+from billing_core.subscriptions import service
+from billing_core.subscriptions import state as machine
+from billing_core.subscriptions.overview import live_overview, subscription_overview
+from billing_core.subscriptions.payment_port import (
     CheckoutLink,
     NotSupportedByProvider,
     PaymentProvider,
@@ -22,10 +26,6 @@ from billing_core.payments import (
     UpgradeCharge,
     UpgradeTarget,
 )
-from billing_core.plan_catalog import get_plan_config
-from billing_core.subscriptions import service
-from billing_core.subscriptions import state as machine
-from billing_core.subscriptions.overview import live_overview, subscription_overview
 from billing_core.subscriptions.service import PlanChange
 from billing_core.subscriptions.store import StoredSubscription
 

@@ -35,17 +35,17 @@ from api.schemas_out import (
     RejectedEventsOut,
     ReplayOut,
 )
-from billing_core import rejections
-from billing_core.api_keys import ApiKey, UnknownApiKey, create_api_key, list_api_keys, revoke_api_key
-from billing_core.bonus_grants import grant_bonus
+from billing_core.access.api_keys import ApiKey, UnknownApiKey, create_api_key, list_api_keys, revoke_api_key
 from billing_core.ledger.accounts import create_organization
+from billing_core.ledger.bonus_grants import grant_bonus
+from billing_core.ledger.refund_requests import refund_interaction
 from billing_core.ledger.refunds import RefundResult, refund_key
 from billing_core.money import credits_to_micros, micros_to_text
-from billing_core.plans import create_agent, create_owned_organization, list_plans
+from billing_core.plans.plans import create_agent, create_owned_organization, list_plans
 from billing_core.queries.organizations import Organization, get_organization
 from billing_core.queries.transactions import TransactionRow, transaction_by_key
-from billing_core.refund_requests import refund_interaction
-from billing_core.replay import replay_rejected_usage
+from billing_core.usage import rejections
+from billing_core.usage.replay import replay_rejected_usage
 
 bp = APIBlueprint("admin", __name__, url_prefix="/v1", tag="Admin")
 ORG = "/organizations/<org>"

@@ -16,10 +16,10 @@ from api.errors import api_error
 from api.runtime import read, runtime
 from api.schemas_in import CheckIn, MetricsQuery, RangeQuery, TransactionsQuery
 from api.schemas_out import BalanceOut, CheckOut, EntitlementsOut, MetricsOut, TransactionPageOut, UsageOut
-from billing_core.balance_check import BalanceCheck, Estimate, check_balance, estimate_cost
 from billing_core.errors import UnknownModel, UnknownTool
+from billing_core.ledger.balance_check import BalanceCheck, Estimate, check_balance, estimate_cost
 from billing_core.money import micros_to_text
-from billing_core.plans import entitlements
+from billing_core.plans.plans import entitlements
 from billing_core.queries.balance import balance_view
 from billing_core.queries.metrics import metrics
 from billing_core.queries.organizations import get_organization

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, text
 from api.app import create_app
 from api.cursor import encode_cursor
 from bench.scratch import scratch_database, seed_bench_prices
-from billing_core.api_keys import create_api_key
+from billing_core.access.api_keys import create_api_key
 from billing_core.db.engine import normalize_url
 from billing_core.settings import Settings
 from migrations import runner

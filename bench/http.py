@@ -35,7 +35,7 @@ from sqlalchemy import Engine, create_engine, make_url
 
 from bench.api import ApiBenchConfig, _deep_cursors, seed
 from bench.scratch import scratch_database
-from billing_core.api_keys import create_api_key
+from billing_core.access.api_keys import create_api_key
 from billing_core.db.engine import normalize_url
 from migrations import runner
 

@@ -23,8 +23,8 @@ from bench.scratch import scratch_database, scratch_queues, seed_bench_prices, w
 from billing_core.db.engine import normalize_url
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.grants import GrantRequest, grant_credits
-from billing_core.prices import load_catalog
-from billing_core.pricing import MessageUsage, price_message
+from billing_core.pricing.catalog import load_catalog
+from billing_core.pricing.rules import MessageUsage, price_message
 from migrations import runner
 from producers import MessageCompleted, Publisher, routing, wire
 from producers.routing import DEFAULT_PARTITIONS

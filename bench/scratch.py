@@ -14,7 +14,7 @@ import pika
 import psycopg
 from sqlalchemy import Connection, make_url
 
-from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price
+from billing_core.pricing.catalog import NewModelPrice, add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from producers.routing import DEFAULT_PARTITIONS
 from workers.broker import every_queue

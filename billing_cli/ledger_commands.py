@@ -11,11 +11,11 @@ from billing_cli.output import credits, table, to_json
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.expiry import expire_due_grants
 from billing_core.ledger.grants import GrantRequest, grant_credits
+from billing_core.ledger.reconcile import reconcile
 from billing_core.money import credits_to_micros
-from billing_core.plans import create_owned_organization
+from billing_core.plans.plans import create_owned_organization
 from billing_core.queries.balance import balance_view
 from billing_core.queries.transaction_page import transaction_page
-from billing_core.reconcile import reconcile
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

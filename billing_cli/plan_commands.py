@@ -9,8 +9,8 @@ from typing import Any
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import credits, table, to_json
 from billing_core.money import credits_to_micros
-from billing_core.plan_catalog import SUPPORT_LEVELS, PlanConfig, list_plan_configs, set_plan
-from billing_core.plans import ACCESS_LEVELS
+from billing_core.plans.catalog import SUPPORT_LEVELS, PlanConfig, list_plan_configs, set_plan
+from billing_core.plans.plans import ACCESS_LEVELS
 
 
 def _credits(value: str) -> int:

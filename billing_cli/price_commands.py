@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from billing_cli.context import CommandContext, parse_time, utcnow
 from billing_cli.output import table, to_json
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
-from billing_core.prices import (
+from billing_core.pricing.catalog import (
     KNOWN_TOOLS,
     NewModelPrice,
     add_model_prices,

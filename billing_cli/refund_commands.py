@@ -6,7 +6,7 @@ import argparse
 
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import credits
-from billing_core.refund_requests import refund_interaction
+from billing_core.ledger.refund_requests import refund_interaction
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from billing_core.prices import NewModelPrice
+from billing_core.pricing.catalog import NewModelPrice
 
 SEED_PROVIDERS = ("openai", "anthropic", "google")
 # Seeded versions take effect at a fixed time, so seeding twice adds nothing.

@@ -15,7 +15,7 @@ from billing_cli.processes import start_workers
 from billing_cli.scheduler_commands import SweeperThread
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
 from billing_core.db.uow import UnitOfWork
-from billing_core.prices import add_model_prices, add_tool_price
+from billing_core.pricing.catalog import add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
 from webhooks.app import create_app as create_webhooks_app

@@ -17,9 +17,9 @@ from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
 from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.provider_events.common import NotYet
+from billing_core.provider_events.inbox import STATUSES, list_rows, stale_pending
 from billing_core.provider_events.processing import process_inbox_row
 from billing_core.settings import Settings
-from billing_core.webhook_inbox import STATUSES, list_rows, stale_pending
 from webhooks.app import create_app
 from workers.actors import WEBHOOK_ACTOR
 from workers.broker import build_broker

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
-from billing_core import rejections
-from billing_core.refund_requests import flag_unmatched
-from billing_core.replay import replay_rejected_usage
+from billing_core.ledger.refund_requests import flag_unmatched
+from billing_core.usage import rejections
+from billing_core.usage.replay import replay_rejected_usage
 from workers.broker import KINDS
 from workers.process import WorkerPlan, child_command, configure_logging, run_worker, split, supervise
 

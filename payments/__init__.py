@@ -1,4 +1,4 @@
-"""Payment-provider adapters (Stripe, Recurrente) for the port in billing_core.payments.
+"""Payment-provider adapters (Stripe, Recurrente) for the port in billing_core.subscriptions.payment_port.
 
 `build_providers(settings)` gives the configured ones by name; a provider whose keys are not set
 is left out, so that no call is ever made with an empty key.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from billing_core.payments import PaymentProvider
 from billing_core.settings import Settings
+from billing_core.subscriptions.payment_port import PaymentProvider
 from payments.recurrente_provider import RecurrenteProvider
 from payments.stripe_provider import StripeProvider
 

@@ -15,14 +15,14 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from billing_core.payments import (
+from billing_core.plans.catalog import PlanConfig
+from billing_core.subscriptions.payment_port import (
     CheckoutLink,
     NotSupportedByProvider,
     PaymentProviderError,
     UpgradeCharge,
     UpgradeTarget,
 )
-from billing_core.plan_catalog import PlanConfig
 
 NAME = "recurrente"
 DEFAULT_BASE = "https://app.recurrente.com/api"

@@ -13,14 +13,14 @@ from typing import Any
 
 import stripe
 
-from billing_core.payments import (
+from billing_core.plans.catalog import PlanConfig
+from billing_core.subscriptions.payment_port import (
     CheckoutLink,
     PaymentProviderError,
     PlanNotOffered,
     UpgradeCharge,
     UpgradeTarget,
 )
-from billing_core.plan_catalog import PlanConfig
 
 NAME = "stripe"
 

@@ -12,13 +12,13 @@ from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.expiry import expire_due_grants
 from billing_core.ledger.grants import GrantRequest, GrantResult, grant_credits
+from billing_core.ledger.reconcile import Violation, reconcile
 from billing_core.ledger.refunds import RefundResult, refund_usage
 from billing_core.ledger.usage import BatchResult, PricedEvent, UsageEvent, debit_usage_batch
 from billing_core.money import MICROS_PER_CREDIT
-from billing_core.prices import NewModelPrice, add_model_prices, add_tool_price, load_catalog
-from billing_core.pricing import MessageUsage, price_message
+from billing_core.pricing.catalog import NewModelPrice, add_model_prices, add_tool_price, load_catalog
+from billing_core.pricing.rules import MessageUsage, price_message
 from billing_core.queries.balance import BalanceView, balance_view
-from billing_core.reconcile import Violation, reconcile
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

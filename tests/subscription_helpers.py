@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
-from billing_core.plan_catalog import set_plan
+from billing_core.plans.catalog import set_plan
 from billing_core.subscriptions import service
 from billing_core.subscriptions.sweeper import SweepResult, sweep
 from tests.ledger_helpers import committed, create_org

@@ -18,8 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from billing_core.db.engine import make_engine
 from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.provider_events.inbox import record_delivery
 from billing_core.settings import Settings, load_settings
-from billing_core.webhook_inbox import record_delivery
 from webhooks.verify import Refused, verify_recurrente, verify_stripe
 
 MAX_BODY_BYTES = 1024 * 1024

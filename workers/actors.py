@@ -7,8 +7,8 @@ from typing import Any
 
 import dramatiq
 
-from billing_core import rejections
 from billing_core.provider_events.common import NotYet
+from billing_core.usage import rejections
 from producers import routing, wire
 from workers.broker import queue
 from workers.runtime import WorkerRuntime

@@ -23,7 +23,7 @@ from dramatiq.common import xq_name
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware
 
-from billing_core import rejections
+from billing_core.usage import rejections
 from workers.broker import kind_of
 from workers.runtime import WorkerRuntime
 

@@ -8,9 +8,9 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from billing_core import rejections
 from billing_core.db.uow import UnitOfWork, run_in_transaction
-from billing_core.deliveries import count_redelivery
+from billing_core.usage import rejections
+from billing_core.usage.redeliveries import count_redelivery
 from workers.broker import kind_of
 from workers.runtime import WorkerRuntime
 

@@ -11,16 +11,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from billing_core import rejections
 from billing_core.db.engine import make_engine
 from billing_core.db.uow import UnitOfWork, run_in_transaction
-from billing_core.prices import load_catalog
-from billing_core.pricing import PriceCatalog
+from billing_core.ledger.refund_requests import FailureResult, handle_failures
+from billing_core.pricing.catalog import load_catalog
+from billing_core.pricing.rules import PriceCatalog
 from billing_core.provider_events.processing import process_inbox_row
-from billing_core.refund_requests import FailureResult, handle_failures
 from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import grant_due_credits
-from billing_core.usage_ingest import CatalogCache, IngestResult, PreparedUsage, prepare_usage, record_usage
+from billing_core.usage import rejections
+from billing_core.usage.ingest import CatalogCache, IngestResult, PreparedUsage, prepare_usage, record_usage
 from workers.group_commit import GroupCommitter
 
 log = logging.getLogger("billing.workers")

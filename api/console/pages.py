@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from api.console import formatting
 from api.console.chart import DailyChart, daily_chart
-from billing_core.plans import Plan, list_plans, organization_plan
+from billing_core.plans.plans import Plan, list_plans, organization_plan
 from billing_core.queries.balance import BalanceView, balance_view
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page

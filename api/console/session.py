@@ -17,7 +17,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from api.runtime import runtime, write
-from billing_core.api_keys import authenticate_key
+from billing_core.access.api_keys import authenticate_key
 
 COOKIE = "billing_console"
 COOKIE_PATH = "/console"

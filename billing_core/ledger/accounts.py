@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 
 from billing_core.db.bulk import json_rows, json_values
-from billing_core.drawdown import GrantBucket
 from billing_core.errors import InvalidInput, UnknownOrganization
+from billing_core.ledger.drawdown import GrantBucket
 
 
 @dataclass

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from billing_core.drawdown import Allocation
 from billing_core.ledger.accounts import lock_accounts, save_accounts
+from billing_core.ledger.drawdown import Allocation
 from billing_core.ledger.journal import LedgerRow, insert_rows, payload_hash
 
 

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from billing_core.drawdown import Allocation, repay_overdraft
 from billing_core.errors import IdempotencyConflict, InvalidInput, RetryableConflict
 from billing_core.ledger.accounts import lock_account, save_accounts
+from billing_core.ledger.drawdown import Allocation, repay_overdraft
 from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows, payload_hash
 
 GRANT_TYPES = ("subscription_credit", "bonus")

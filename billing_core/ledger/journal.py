@@ -21,8 +21,8 @@ import psycopg
 from sqlalchemy import Connection, text
 
 from billing_core.db.bulk import json_rows, json_values
-from billing_core.drawdown import Allocation
 from billing_core.errors import RetryableConflict
+from billing_core.ledger.drawdown import Allocation
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:

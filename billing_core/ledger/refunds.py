@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-from billing_core.drawdown import Allocation, plan_refund
 from billing_core.errors import NothingToRefund, RetryableConflict
 from billing_core.ledger.accounts import lock_account, save_accounts
+from billing_core.ledger.drawdown import Allocation, plan_refund
 from billing_core.ledger.journal import LedgerRow, insert_rows, payload_hash
 from billing_core.ledger.periods import current_period
 

@@ -22,17 +22,17 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from billing_core import rejections
 from billing_core.db.bulk import json_rows
-from billing_core.drawdown import Allocation, draw
 from billing_core.ledger.accounts import (
     live_grants,
     lock_accounts,
     save_accounts,
     save_grant_remainders,
 )
+from billing_core.ledger.drawdown import Allocation, draw
 from billing_core.ledger.journal import copy_new_rows, existing_hashes
-from billing_core.pricing import MessageUsage, PricedMessage
+from billing_core.pricing.rules import MessageUsage, PricedMessage
+from billing_core.usage import rejections
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from billing_core.provider_events import recurrente_events, stripe_events
 from billing_core.provider_events.common import Handler
-from billing_core.webhook_inbox import finish, get_row
+from billing_core.provider_events.inbox import finish, get_row
 
 HANDLERS: dict[str, dict[str, Handler]] = {
     "stripe": stripe_events.HANDLERS,

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from billing_core.errors import InvalidInput
-from billing_core.events import parse_time
 from billing_core.provider_events.common import (
     Handler,
     dig,
@@ -23,6 +22,7 @@ from billing_core.provider_events.common import (
     set_cancel_at_period_end,
 )
 from billing_core.subscriptions import service, store
+from billing_core.usage.event import parse_time
 
 EARLY_RENEWAL = timedelta(days=3)  # a renewal charge may run a little before the period ends
 

@@ -24,8 +24,8 @@ from billing_core.provider_events.common import (
     pay_period,
     set_cancel_at_period_end,
 )
+from billing_core.provider_events.inbox import stored_object_metadata
 from billing_core.subscriptions import service, store
-from billing_core.webhook_inbox import stored_object_metadata
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

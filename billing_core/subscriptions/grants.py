@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 from billing_core.ledger.accounts import lock_account
 from billing_core.ledger.grants import GrantRequest, grant_credits
 from billing_core.money import micros_to_text
-from billing_core.plan_catalog import get_plan_config
+from billing_core.plans.catalog import get_plan_config
 from billing_core.subscriptions.state import GrantPeriod
 from billing_core.subscriptions.store import StoredSubscription
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 
 from billing_core.ledger.expiry import expire_due_grants
-from billing_core.plan_catalog import get_plan_config
+from billing_core.plans.catalog import get_plan_config
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions import store
 from billing_core.subscriptions.grants import PERIOD, already_granted

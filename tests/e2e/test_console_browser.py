@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from api.console import formatting
 from billing_cli.api_commands import start_server
-from billing_core.api_keys import create_api_key
+from billing_core.access.api_keys import create_api_key
 from billing_core.queries.balance import balance_view
 from billing_core.settings import Settings
 from producers import MessageCompleted, Publisher

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from billing_core import rejections
-from billing_core.prices import NewModelPrice, add_model_prices
+from billing_core.pricing.catalog import NewModelPrice, add_model_prices
+from billing_core.usage import rejections
 from tests.api_helpers import Api, error_of, subscribe
 from tests.ledger_helpers import balance, committed, setup_prices
 

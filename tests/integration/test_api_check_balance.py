@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_core.prices import NewModelPrice, add_model_prices
+from billing_core.pricing.catalog import NewModelPrice, add_model_prices
 from tests.api_helpers import Api, error_of
 from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from billing_core.payments import CheckoutLink, UpgradeCharge, UpgradeTarget
-from billing_core.plan_catalog import PlanConfig
+from billing_core.plans.catalog import PlanConfig
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
+from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
 from tests.api_helpers import Api, error_of
 from tests.ledger_helpers import balance, committed, cr, create_org
 from tests.subscription_helpers import subscribed_lately

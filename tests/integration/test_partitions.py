@@ -8,8 +8,8 @@ import json
 import pika
 from dramatiq import Message
 
-from billing_core import rejections
 from billing_core.settings import Settings
+from billing_core.usage import rejections
 from producers import Publisher, routing, wire
 from tests.conftest import BROKER_URL
 from tests.pipeline_helpers import completed, publish_raw, usage_queue, wait_until

@@ -281,7 +281,7 @@ def test_a_recurrente_checkout_uses_the_price_configured_in_recurrente_when_the_
 ):
     from datetime import UTC, datetime
 
-    from billing_core.plan_catalog import set_plan
+    from billing_core.plans.catalog import set_plan
     from tests.ledger_helpers import committed
 
     committed(

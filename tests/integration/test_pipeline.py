@@ -98,8 +98,8 @@ def test_a_rejected_unknown_model_is_charged_once_after_its_price_is_added_and_r
 ):
     from decimal import Decimal
 
-    from billing_core.prices import NewModelPrice, add_model_prices
-    from billing_core.replay import replay_rejected_usage
+    from billing_core.pricing.catalog import NewModelPrice, add_model_prices
+    from billing_core.usage.replay import replay_rejected_usage
     from tests.ledger_helpers import committed
     from tests.pipeline_helpers import AT
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from billing_core.errors import NothingToRefund
-from billing_core.refund_requests import refund_interaction
+from billing_core.ledger.refund_requests import refund_interaction
 from tests.ledger_helpers import T0, balance, committed, cr, create_org, grant, setup_prices, violations
 from tests.refund_helpers import charge, failure, flag, report, wire_event
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from billing_core.errors import InvalidInput
 from billing_core.ledger.periods import current_period
-from billing_core.plan_catalog import get_plan_config
+from billing_core.plans.catalog import get_plan_config
 from billing_core.queries.balance import balance_view
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months

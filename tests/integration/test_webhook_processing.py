@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from billing_cli.webhook_commands import sweep_inbox
 from billing_core.provider_events.common import NotYet
+from billing_core.provider_events.inbox import record_delivery
 from billing_core.provider_events.processing import process_inbox_row
-from billing_core.webhook_inbox import record_delivery
 from tests.ledger_helpers import balance, committed, cr, create_org, violations
 from tests.webhook_payloads import recurrente_payment_succeeded, stripe_event
 

@@ -10,9 +10,9 @@ import pytest
 
 from api.cursor import decode_cursor, encode_cursor
 from api.ratelimit import RateLimiter
-from billing_core.balance_check import BalanceCheck, is_sufficient
 from billing_core.errors import InvalidInput
-from billing_core.plans import Plan, access_allows, agent_limit_allows
+from billing_core.ledger.balance_check import BalanceCheck, is_sufficient
+from billing_core.plans.plans import Plan, access_allows, agent_limit_allows
 from billing_core.queries.usage_report import forecast, trend
 
 

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_core.drawdown import Allocation, GrantBucket, RefundPlan, draw, plan_refund, repay_overdraft
+from billing_core.ledger.drawdown import (
+    Allocation,
+    GrantBucket,
+    RefundPlan,
+    draw,
+    plan_refund,
+    repay_overdraft,
+)
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 1, 10, tzinfo=UTC)

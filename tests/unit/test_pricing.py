@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing_core.errors import InvalidInput, UnknownModel, UnknownTool
-from billing_core.pricing import MessageUsage, ModelPrice, PriceCatalog, ToolPrice, price_message
+from billing_core.pricing.rules import MessageUsage, ModelPrice, PriceCatalog, ToolPrice, price_message
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

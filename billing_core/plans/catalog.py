@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 
 from billing_core.errors import BillingError, InvalidInput
-from billing_core.plans import ACCESS_LEVELS, Plan
+from billing_core.plans.plans import ACCESS_LEVELS, Plan
 
 SUPPORT_LEVELS = ("standard", "priority")
 

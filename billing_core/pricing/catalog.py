@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, text
 
 from billing_core.errors import InvalidInput
-from billing_core.pricing import ModelPrice, PriceCatalog, ToolPrice
+from billing_core.pricing.rules import ModelPrice, PriceCatalog, ToolPrice
 
 KNOWN_TOOLS = ("image_generation", "web_search")
 

@@ -10,13 +10,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from billing_core import rejections
 from billing_core.errors import InvalidInput, UnknownModel, UnknownTool
-from billing_core.events import parse_usage_event
+from billing_core.ledger.refund_requests import settle_debited
 from billing_core.ledger.usage import BatchResult, PricedEvent, UsageEvent, debit_usage_batch
-from billing_core.prices import load_catalog
-from billing_core.pricing import PriceCatalog, price_message
-from billing_core.refund_requests import settle_debited
+from billing_core.pricing.catalog import load_catalog
+from billing_core.pricing.rules import PriceCatalog, price_message
+from billing_core.usage import rejections
+from billing_core.usage.event import parse_usage_event
 
 
 class CatalogCache:

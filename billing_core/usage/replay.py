@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from billing_core import rejections
-from billing_core.usage_ingest import CatalogCache, ingest_usage
+from billing_core.usage import rejections
+from billing_core.usage.ingest import CatalogCache, ingest_usage
 
 
 @dataclass(frozen=True)

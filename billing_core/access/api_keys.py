@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, text
 
 from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
-from billing_core.plans import FREE_PLAN
+from billing_core.plans.plans import FREE_PLAN
 
 KEY_PREFIX = "bk_live_"
 _ALPHABET = string.ascii_lowercase + string.digits

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from billing_core.errors import BillingError
-from billing_core.plan_catalog import PlanConfig
+from billing_core.plans.catalog import PlanConfig
 
 INTERVALS = ("month", "year")
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 
 from billing_core.errors import UnknownOrganization
-from billing_core.pricing import MessageUsage, PriceCatalog, price_message
+from billing_core.pricing.rules import MessageUsage, PriceCatalog, price_message
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from billing_core.errors import InvalidInput
 from billing_core.ledger.usage import UsageEvent
-from billing_core.pricing import MessageUsage
+from billing_core.pricing.rules import MessageUsage
 
 _ID_FIELDS = ("event_id", "organization_id", "agent_id", "model")
 _OPTIONAL_IDS = ("user_id", "conversation_id")

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from billing_core import rejections
 from billing_core.db.bulk import json_values
 from billing_core.errors import IdempotencyConflict, InvalidInput, NothingToRefund, UnknownOrganization
-from billing_core.events import parse_time
 from billing_core.ledger.accounts import lock_account
 from billing_core.ledger.refunds import RefundResult, refund_usage
+from billing_core.usage import rejections
+from billing_core.usage.event import parse_time
 
 UNMATCHED_REFUND = "unmatched_refund"
 ORGANIZATION_MISMATCH = "organization_mismatch"
