@@ -19,9 +19,10 @@ from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.openapi import finish_spec
 from api.ratelimit import RateLimiter
-from api.runtime import EXTENSION, PriceCache, Runtime, release_at_teardown
+from api.runtime import EXTENSION, Runtime, release_at_teardown
 from api.swagger_assets import serve_swagger_ui_locally
 from billing_core.db.engine import make_engine
+from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings, load_settings
 from billing_core.subscriptions.payment_port import PaymentProvider
 from payments import build_providers
@@ -70,7 +71,7 @@ def create_app(
     app.extensions[EXTENSION] = Runtime(
         settings=settings,
         engine=engine or make_engine(settings, pool_size=16, pre_ping=False),
-        catalogs=PriceCache(),
+        catalogs=CatalogCache(),
         limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst),
         payments=dict(build_providers(settings) if payments is None else payments),
     )

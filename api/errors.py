@@ -12,26 +12,26 @@ from typing import Any
 from apiflask import APIFlask, HTTPError
 from flask import request
 
-from billing_core.access.api_keys import UnknownApiKey
 from billing_core.errors import (
+    AlreadySubscribed,
     BillingError,
+    FreePlan,
     IdempotencyConflict,
     InvalidInput,
+    InvalidTransition,
     NothingToRefund,
-    UnknownModel,
-    UnknownOrganization,
-    UnknownTool,
-)
-from billing_core.plans.catalog import UnknownPlan
-from billing_core.plans.plans import PlanLimitReached
-from billing_core.subscriptions.payment_port import (
     NotSupportedByProvider,
     PaymentProviderError,
+    PlanLimitReached,
     PlanNotOffered,
     ProviderNotConfigured,
+    UnknownApiKey,
+    UnknownModel,
+    UnknownOrganization,
+    UnknownPlan,
+    UnknownSubscription,
+    UnknownTool,
 )
-from billing_core.subscriptions.state import InvalidTransition
-from billing_core.subscriptions.store import UnknownSubscription
 
 log = logging.getLogger("billing.api")
 
@@ -111,8 +111,10 @@ def domain_error(error: BillingError) -> HTTPError:
         return api_error(404, "no_subscription", str(error))
     if isinstance(error, UnknownPlan):
         return api_error(400, "unknown_plan", str(error), field="plan")
-    if isinstance(error, PlanNotOffered):
+    if isinstance(error, PlanNotOffered | FreePlan):
         return api_error(400, "plan_not_offered", str(error), field="plan")
+    if isinstance(error, AlreadySubscribed):
+        return api_error(409, "already_subscribed", str(error))
     if isinstance(error, InvalidTransition):
         return api_error(409, "invalid_transition", str(error))
     if isinstance(error, NotSupportedByProvider):

@@ -5,10 +5,9 @@ of work that commits (retried on deadlock)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar, cast
 
 from flask import Flask, current_app, g
@@ -16,9 +15,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from api.ratelimit import RateLimiter
-from billing_core.db.uow import UnitOfWork, run_in_transaction
-from billing_core.pricing.catalog import load_catalog
-from billing_core.pricing.rules import PriceCatalog
+from billing_core.db.uow import committed
+from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings
 from billing_core.subscriptions.payment_port import PaymentProvider
 
@@ -27,34 +25,22 @@ EXTENSION = "billing"
 _CONNECTION = "billing_read_connection"
 
 
-class PriceCache:
-    """The price catalog, reloaded when older than `max_age` seconds or when asked for a fresh one."""
-
-    def __init__(self, max_age: float = 30.0) -> None:
-        self._max_age = max_age
-        self._catalog: PriceCatalog | None = None
-        self._loaded_at = 0.0
-        self._lock = threading.Lock()
-
-    def get(self, connection: Connection, *, fresh: bool = False) -> PriceCatalog:
-        with self._lock:
-            if self._catalog is None or fresh or time.monotonic() - self._loaded_at > self._max_age:
-                self._catalog = load_catalog(connection)
-                self._loaded_at = time.monotonic()
-            return self._catalog
-
-
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
-    catalogs: PriceCache
+    catalogs: CatalogCache
     limiter: RateLimiter
     payments: Mapping[str, PaymentProvider] = field(default_factory=dict)  # configured providers by name
 
 
 def runtime() -> Runtime:
     return cast(Runtime, current_app.extensions[EXTENSION])
+
+
+def now() -> datetime:
+    """The time a request acts at (UTC)."""
+    return datetime.now(UTC)
 
 
 def read(work: Callable[[Connection], T]) -> T:
@@ -93,10 +79,4 @@ def release_at_teardown(app: Flask) -> None:
 
 def write(work: Callable[[Connection], T]) -> T:
     """Run `work` in a transaction that commits when it returns; run again on a deadlock."""
-
-    def committed(uow: UnitOfWork) -> T:
-        value = work(uow.connection)
-        uow.commit()
-        return value
-
-    return run_in_transaction(runtime().engine, committed)
+    return committed(runtime().engine, work)

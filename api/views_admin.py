@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -12,7 +11,7 @@ import api.body  # noqa: F401  (registers the JSON body adapter before the input
 from api import present
 from api.auth import admin_only, level_access
 from api.errors import api_error
-from api.runtime import read, write
+from api.runtime import now, read, write
 from api.schemas_in import (
     AgentIn,
     ApiKeyIn,
@@ -35,7 +34,8 @@ from api.schemas_out import (
     RejectedEventsOut,
     ReplayOut,
 )
-from billing_core.access.api_keys import ApiKey, UnknownApiKey, create_api_key, list_api_keys, revoke_api_key
+from billing_core.access.api_keys import ApiKey, create_api_key, list_api_keys, revoke_api_key
+from billing_core.errors import UnknownApiKey
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.bonus_grants import grant_bonus
 from billing_core.ledger.refund_requests import refund_interaction
@@ -51,10 +51,6 @@ bp = APIBlueprint("admin", __name__, url_prefix="/v1", tag="Admin")
 ORG = "/organizations/<org>"
 # Creations that answer 200 with the existing resource when it already exists (201 otherwise).
 IDEMPOTENT_CREATES = {("/v1/organizations", "post"), ("/v1/organizations/{org}/agents", "post")}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @bp.post("/organizations")
@@ -121,7 +117,7 @@ def grant_credits_view(org: str, headers: IdempotencyHeader, body: CreditsIn) ->
     key = headers.idempotency_key
     result = write(
         lambda c: grant_bonus(
-            c, org, key, amount, _now(), description=body.description, expires_at=body.expires_at
+            c, org, key, amount, now(), description=body.description, expires_at=body.expires_at
         )
     )
     response = {
@@ -146,12 +142,12 @@ def refund_view(org: str, headers: IdempotencyHeader, body: RefundIn) -> Any:
     key = headers.idempotency_key
 
     def work(connection: Connection) -> tuple[RefundResult, TransactionRow | None]:
-        result = refund_interaction(connection, org, body.event_id, body.reason, _now(), idempotency_key=key)
+        result = refund_interaction(connection, org, body.event_id, body.reason, now(), idempotency_key=key)
         return result, transaction_by_key(connection, refund_key(body.event_id))
 
     result, row = write(work)
     if row is None:  # refund_usage always writes or finds the row
-        raise LookupError(f"refund of {body.event_id!r} not found after writing it")
+        raise RuntimeError(f"refund of {body.event_id!r} not found after writing it")
     response = {"transaction": present.transaction(row), "balance": micros_to_text(result.balance)}
     return response, 201, {"Idempotent-Replayed": "false" if result.created else "true"}
 
@@ -174,7 +170,7 @@ def _key(k: ApiKey) -> dict[str, Any]:
 @bp.output(NewApiKeyOut, status_code=201)
 def create_api_key_view(org: str, body: ApiKeyIn) -> Any:
     """Create an API key for the organization. The whole key is in this response only."""
-    new = write(lambda c: create_api_key(c, org, body.name, _now()))
+    new = write(lambda c: create_api_key(c, org, body.name, now()))
     return {**_key(new.key), "key": new.secret}, 201
 
 
@@ -198,7 +194,7 @@ def revoke_api_key_view(org: str, key_id: int) -> Any:
     """Revoke an API key; it stops working at once. Revoking it again changes nothing."""
     if key_id >= 2**63:
         raise UnknownApiKey(key_id)
-    return _key(write(lambda c: revoke_api_key(c, org, key_id, _now())))
+    return _key(write(lambda c: revoke_api_key(c, org, key_id, now())))
 
 
 @bp.get("/events/rejected")
@@ -220,5 +216,5 @@ def list_rejected_view(query: RejectedQuery) -> Any:
 def replay_rejected_view(body: ReplayIn) -> Any:
     """Run pending rejected usage events again (e.g. after adding a missing price); each is
     charged at most once. Conflicts are left for a human."""
-    result = write(lambda c: replay_rejected_usage(c, _now(), reason=body.reason, limit=body.limit))
+    result = write(lambda c: replay_rejected_usage(c, now(), reason=body.reason, limit=body.limit))
     return {"replayed": result.replayed, "charged": result.charged, "still_rejected": result.still_rejected}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -13,11 +13,10 @@ from api import present
 from api.auth import organization_access
 from api.cursor import decode_cursor
 from api.errors import api_error
-from api.runtime import read, runtime
+from api.runtime import now, read, runtime
 from api.schemas_in import CheckIn, MetricsQuery, RangeQuery, TransactionsQuery
 from api.schemas_out import BalanceOut, CheckOut, EntitlementsOut, MetricsOut, TransactionPageOut, UsageOut
-from billing_core.errors import UnknownModel, UnknownTool
-from billing_core.ledger.balance_check import BalanceCheck, Estimate, check_balance, estimate_cost
+from billing_core.ledger.balance_check import Estimate, check_balance
 from billing_core.money import micros_to_text
 from billing_core.plans.plans import entitlements
 from billing_core.queries.balance import balance_view
@@ -31,16 +30,12 @@ bp = APIBlueprint("organization", __name__, url_prefix="/v1", tag="Organization"
 ORG = "/organizations/<org>"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @bp.get(f"{ORG}/balance")
 @organization_access("basic")
 @bp.output(BalanceOut)
 def get_balance(org: str) -> Any:
     """Balance, this period's allocation and use, overdraft, grants expiring within 7 days."""
-    view = read(lambda c: balance_view(c, org, _now()))
+    view = read(lambda c: balance_view(c, org, now()))
     return {
         "organization_id": view.organization_id,
         "balance": micros_to_text(view.balance),
@@ -63,14 +58,6 @@ def get_balance(org: str) -> Any:
     }
 
 
-def _price(connection: Connection, estimate: Estimate | None, now: datetime) -> int:
-    catalogs = runtime().catalogs
-    try:
-        return estimate_cost(estimate, catalogs.get(connection), now)
-    except (UnknownModel, UnknownTool):  # a price may have been added since the cache was filled
-        return estimate_cost(estimate, catalogs.get(connection, fresh=True), now)
-
-
 @bp.post(f"{ORG}/balance/check")
 @organization_access("basic")
 @bp.input(CheckIn, location="json", arg_name="body")
@@ -86,13 +73,8 @@ def check_balance_view(org: str, body: CheckIn) -> Any:
     if body.estimate is not None:
         e = body.estimate
         estimate = Estimate(e.model, e.input_tokens, e.max_output_tokens, e.tools)
-    now = _now()
-
-    def work(connection: Connection) -> BalanceCheck:
-        balance = check_balance(connection, org, 0).balance  # 404 for an unknown organization first
-        return BalanceCheck(balance, _price(connection, estimate, now))
-
-    result = read(work)
+    at = now()
+    result = read(lambda c: check_balance(c, org, estimate, runtime().catalogs, at))
     if not result.sufficient:
         raise api_error(
             402,
@@ -136,7 +118,7 @@ def list_transactions(org: str, query: TransactionsQuery) -> Any:
 
 def _range(query: RangeQuery) -> tuple[date, date]:
     """Default: the 31 days ending today (UTC)."""
-    end = query.to or _now().date()
+    end = query.to or now().date()
     start = query.from_ or end - timedelta(days=30)
     return start, end
 
@@ -153,7 +135,7 @@ def get_usage(org: str, query: RangeQuery) -> Any:
     the burn rate is the average of the last 7 days; the projected run-out date is today plus
     balance / burn rate."""
     start, end = _range(query)
-    report = read(lambda c: usage_report(c, org, start, end, _now()))
+    report = read(lambda c: usage_report(c, org, start, end, now()))
     f, t = report.forecast, report.trend
     return {
         "organization_id": org,

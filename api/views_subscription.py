@@ -1,5 +1,5 @@
 """An organization's subscription over HTTP: read it, subscribe through a provider's checkout, open
-the billing portal, change plan, cancel at period end and resume (api/subscription_actions.py does
+the billing portal, change plan, cancel at period end and resume (billing_core/subscriptions/actions.py does
 the work, shared with the billing console)."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from typing import Any
 from apiflask import APIBlueprint
 
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
-from api import subscription_actions as actions
 from api.auth import organization_access
-from api.runtime import read
+from api.runtime import now, read, runtime
 from api.schemas_subscription import (
     ChangeIn,
     ChangeOut,
@@ -22,6 +21,7 @@ from api.schemas_subscription import (
     PortalOut,
     SubscriptionOut,
 )
+from billing_core.subscriptions import actions
 from billing_core.subscriptions.overview import SubscriptionOverview, live_overview, subscription_overview
 
 bp = APIBlueprint("subscription", __name__, url_prefix="/v1", tag="Subscription")
@@ -77,7 +77,7 @@ def present(view: SubscriptionOverview) -> dict[str, Any]:
 def get_subscription(org: str) -> Any:
     """The live subscription: plan, interval, status, current period, next grant, cancel at
     period end, a scheduled change and an upgrade waiting for its payment (`free`/`none` without)."""
-    return present(read(lambda c: subscription_overview(c, org, actions.now())))
+    return present(read(lambda c: subscription_overview(c, org, now())))
 
 
 @bp.post(f"{SUB}/checkout")
@@ -96,7 +96,7 @@ def create_checkout(org: str, body: CheckoutIn) -> Any:
     wanted = actions.CheckoutRequest(
         body.plan, body.interval, body.provider, body.success_url, body.cancel_url
     )
-    link = actions.start_checkout(org, wanted)
+    link = actions.start_checkout(runtime().engine, runtime().payments, org, wanted, now())
     return {
         "checkout_url": link.url,
         "provider": body.provider,
@@ -111,7 +111,7 @@ def create_checkout(org: str, body: CheckoutIn) -> Any:
 @bp.doc(responses={409: "The subscription's provider has no billing portal", **_PROVIDER_ERRORS})
 def create_portal(org: str, body: PortalIn) -> Any:
     """A Stripe customer portal session (payment methods, invoices) for a Stripe subscription."""
-    return {"url": actions.open_portal(org, body.return_url)}
+    return {"url": actions.open_portal(runtime().engine, runtime().payments, org, body.return_url, now())}
 
 
 @bp.post(f"{SUB}/change")
@@ -124,16 +124,16 @@ def change_plan(org: str, body: ChangeIn) -> Any:
     and, once paid, grants the difference in monthly credits; a downgrade, or an interval change,
     takes effect at the end of the period."""
     wanted = actions.ChangeRequest(body.plan, body.interval, body.success_url, body.cancel_url)
-    upgrade = actions.change_plan(org, wanted)
+    upgrade = actions.change_plan(runtime().engine, runtime().payments, org, wanted, now())
     return {
-        "subscription": present(read(lambda c: live_overview(c, org, actions.now()))),
+        "subscription": present(read(lambda c: live_overview(c, org, now()))),
         "upgrade": asdict(upgrade) if upgrade is not None else None,
     }
 
 
 def _set_cancel(org: str, cancel: bool) -> Any:
-    actions.set_cancel_at_period_end(org, cancel)
-    return present(read(lambda c: live_overview(c, org, actions.now())))
+    actions.set_cancel_at_period_end(runtime().engine, runtime().payments, org, cancel, now())
+    return present(read(lambda c: live_overview(c, org, now())))
 
 
 @bp.post(f"{SUB}/cancel")

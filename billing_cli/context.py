@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from billing_core.db.engine import make_engine
-from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.db.uow import committed, read_only
 from billing_core.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -25,19 +25,13 @@ class CommandContext:
     def engine(self) -> Engine:
         return make_engine(self.settings)
 
-    def write(self, work: Callable[[UnitOfWork], T]) -> T:
+    def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction that commits when it returns (retried on deadlock)."""
+        return committed(self.engine, work)
 
-        def committed(uow: UnitOfWork) -> T:
-            value = work(uow)
-            uow.commit()
-            return value
-
-        return run_in_transaction(self.engine, committed)
-
-    def read(self, work: Callable[[UnitOfWork], T]) -> T:
-        with UnitOfWork(self.engine) as uow:
-            return work(uow)
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` for reads only (no transaction block)."""
+        return read_only(self.engine, work)
 
 
 def parse_time(value: str) -> datetime:

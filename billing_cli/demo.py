@@ -11,6 +11,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Connection
+
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import credits
 from billing_cli.processes import start_workers
@@ -60,10 +62,10 @@ def run_demo(ctx: CommandContext, *, org: str, count: int) -> int:
     # be in effect then, or every message would be charged to the overdraft.
     effective = (now - timedelta(minutes=count + 1)).replace(second=0, microsecond=0)
 
-    def setup(uow):  # type: ignore[no-untyped-def]
-        create_organization(uow.connection, org, "Demo organization")
+    def setup(c: Connection) -> None:
+        create_organization(c, org, "Demo organization")
         grant_credits(
-            uow.connection,
+            c,
             GrantRequest(
                 org,
                 1000 * MICROS_PER_CREDIT,
@@ -74,10 +76,9 @@ def run_demo(ctx: CommandContext, *, org: str, count: int) -> int:
             ),
             now,
         )
-        uow.commit()
 
-    ctx.read(setup)
-    before = ctx.read(lambda uow: balance_view(uow.connection, org, utcnow())).balance
+    ctx.write(setup)
+    before = ctx.read(lambda c: balance_view(c, org, utcnow())).balance
     events = demo_events(org, count, random.Random())
     ids = [e.event_id for e in events]
     if ctx.settings.broker_url:
@@ -98,7 +99,7 @@ def run_demo(ctx: CommandContext, *, org: str, count: int) -> int:
         finally:
             workers.stop()
         print(f"sent {count} events through the in-process broker")
-    after = ctx.read(lambda uow: balance_view(uow.connection, org, utcnow()))
+    after = ctx.read(lambda c: balance_view(c, org, utcnow()))
     print(
         f"{org}: balance {credits(before)} -> {credits(after.balance)} credits "
         f"({credits(before - after.balance)} used by {count} messages)"
@@ -110,7 +111,7 @@ def run_demo(ctx: CommandContext, *, org: str, count: int) -> int:
 def _wait_charged(ctx: CommandContext, ids: list[str], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        charged = ctx.read(lambda uow: count_charged(uow.connection, ids))
+        charged = ctx.read(lambda c: count_charged(c, ids))
         if charged == len(ids):
             return True
         time.sleep(0.5)

@@ -64,11 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def orgs_create(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.owner:
         owner = args.owner
-        created = ctx.write(
-            lambda uow: create_owned_organization(uow.connection, args.org_id, args.name, owner)
-        )
+        created = ctx.write(lambda c: create_owned_organization(c, args.org_id, args.name, owner))
     else:
-        created = ctx.write(lambda uow: create_organization(uow.connection, args.org_id, args.name))
+        created = ctx.write(lambda c: create_organization(c, args.org_id, args.name))
     print(f"organization {args.org_id} {'created' if created else 'already exists'}")
     return 0
 
@@ -85,7 +83,7 @@ def credits_grant(ctx: CommandContext, args: argparse.Namespace) -> int:
         priority=args.priority,
         description=args.description or f"{args.type.replace('_', ' ')} granted by an admin",
     )
-    result = ctx.write(lambda uow: grant_credits(uow.connection, request, now))
+    result = ctx.write(lambda c: grant_credits(c, request, now))
     if result.created:
         print(
             f"granted {credits(request.amount)} credits to {args.org_id}; balance {credits(result.balance)}"
@@ -96,7 +94,7 @@ def credits_grant(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def balance(ctx: CommandContext, args: argparse.Namespace) -> int:
-    view = ctx.read(lambda uow: balance_view(uow.connection, args.org_id, utcnow()))
+    view = ctx.read(lambda c: balance_view(c, args.org_id, utcnow()))
     data: dict[str, Any] = {
         "organization_id": view.organization_id,
         "balance": credits(view.balance),
@@ -126,7 +124,7 @@ def balance(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def transactions(ctx: CommandContext, args: argparse.Namespace) -> int:
-    page = ctx.read(lambda uow: transaction_page(uow.connection, args.org_id, limit=args.limit))
+    page = ctx.read(lambda c: transaction_page(c, args.org_id, limit=args.limit))
     if args.json:
         rows = []
         for r in page.rows:
@@ -157,7 +155,7 @@ def transactions(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def reconcile_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
-    violations = ctx.read(lambda uow: reconcile(uow.connection))
+    violations = ctx.read(lambda c: reconcile(c))
     if args.json:
         print(to_json({"ok": not violations, "violations": [asdict(v) for v in violations]}))
     elif violations:
@@ -171,7 +169,7 @@ def reconcile_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
 def grants_expire(ctx: CommandContext, args: argparse.Namespace) -> int:
     now = args.now or utcnow()
     total = 0
-    while (count := ctx.write(lambda uow: expire_due_grants(uow.connection, now))) > 0:
+    while (count := ctx.write(lambda c: expire_due_grants(c, now))) > 0:
         total += count
     print(f"expired {total} grants")
     return 0

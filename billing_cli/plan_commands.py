@@ -52,7 +52,7 @@ def describe(plan: PlanConfig) -> dict[str, Any]:
 
 
 def plans_list(ctx: CommandContext, args: argparse.Namespace) -> int:
-    plans = ctx.read(lambda uow: list_plan_configs(uow.connection))
+    plans = ctx.read(lambda c: list_plan_configs(c))
     if args.json:
         print(to_json([describe(p) for p in plans]))
         return 0
@@ -96,9 +96,7 @@ def plans_set(ctx: CommandContext, args: argparse.Namespace) -> int:
     changes = {name: getattr(args, name) for name in _SETTINGS}
     now = utcnow()
     plan, created = ctx.write(
-        lambda uow: set_plan(
-            uow.connection, args.code, now, credits_per_month=args.credits_per_month, **changes
-        )
+        lambda c: set_plan(c, args.code, now, credits_per_month=args.credits_per_month, **changes)
     )
     print(
         f"{'created' if created else 'updated'} plan {plan.code}: {credits(plan.credits_per_month)} "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal, InvalidOperation
 
+from sqlalchemy import Connection
+
 from billing_cli.context import CommandContext, parse_time, utcnow
 from billing_cli.output import table, to_json
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
@@ -64,11 +66,9 @@ def prices_seed(ctx: CommandContext, args: argparse.Namespace) -> int:
     models = seed_model_prices(usd, markup, utcnow().date())
     tools = seed_tool_prices(usd, markup)
 
-    def work(conn_uow):  # type: ignore[no-untyped-def]
-        added = add_model_prices(conn_uow.connection, models)
-        added_tools = sum(
-            add_tool_price(conn_uow.connection, t, p, SEED_EFFECTIVE_AT) for t, p in tools.items()
-        )
+    def work(c: Connection) -> tuple[int, int]:
+        added = add_model_prices(c, models)
+        added_tools = sum(add_tool_price(c, t, p, SEED_EFFECTIVE_AT) for t, p in tools.items())
         return added, added_tools
 
     added, added_tools = ctx.write(work)
@@ -86,7 +86,7 @@ def prices_set(ctx: CommandContext, args: argparse.Namespace) -> int:
         cached_input_per_m=args.cached_input,
         effective_at=args.effective_at or utcnow(),
     )
-    added = ctx.write(lambda uow: add_model_prices(uow.connection, [price]))
+    added = ctx.write(lambda c: add_model_prices(c, [price]))
     print(
         f"{args.model}: {'added a price version' if added else 'a version at that time already exists'}"
         f" effective {price.effective_at.isoformat()}"
@@ -96,14 +96,14 @@ def prices_set(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 def prices_set_tool(ctx: CommandContext, args: argparse.Namespace) -> int:
     at = args.effective_at or utcnow()
-    added = ctx.write(lambda uow: add_tool_price(uow.connection, args.tool, args.per_call, at))
+    added = ctx.write(lambda c: add_tool_price(c, args.tool, args.per_call, at))
     print(f"{args.tool}: {'added a price version' if added else 'a version at that time already exists'}")
     return 0 if added else 1
 
 
 def prices_list(ctx: CommandContext, args: argparse.Namespace) -> int:
-    models = ctx.read(lambda uow: list_model_prices(uow.connection))
-    tools = ctx.read(lambda uow: list_tool_prices(uow.connection))
+    models = ctx.read(lambda c: list_model_prices(c))
+    tools = ctx.read(lambda c: list_tool_prices(c))
     if args.json:
         print(
             to_json(

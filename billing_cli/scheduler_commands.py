@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from billing_cli.context import CommandContext, parse_time, utcnow
 from billing_cli.webhook_commands import Enqueue, queue_enqueuer, sweep_inbox
-from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.db.uow import committed
 from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import SweepResult, sweep
 
@@ -36,12 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run_sweep(engine: Engine, now: datetime, send: Send | None = None) -> SweepResult:
     """One sweep in one transaction; due grants are sent only after it commits."""
 
-    def work(uow: UnitOfWork) -> SweepResult:
-        result = sweep(uow.connection, now, apply_grants=send is None)
-        uow.commit()
-        return result
-
-    result = run_in_transaction(engine, work)
+    result = committed(engine, lambda c: sweep(c, now, apply_grants=send is None))
     for item in result.due:
         if send is not None:
             send(item.subscription_id, item.period_start.isoformat(), now.isoformat())

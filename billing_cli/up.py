@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from pydantic import SecretStr
+from sqlalchemy import Connection
 
 from billing_cli.api_commands import start_api_server, start_server
 from billing_cli.context import CommandContext, utcnow
@@ -14,7 +15,6 @@ from billing_cli.demo import run_demo
 from billing_cli.processes import start_workers
 from billing_cli.scheduler_commands import SweeperThread
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
-from billing_core.db.uow import UnitOfWork
 from billing_core.pricing.catalog import add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
@@ -45,13 +45,12 @@ def prepare(ctx: CommandContext) -> None:
     models = seed_model_prices(usd, markup, utcnow().date())
     tools = seed_tool_prices(usd, markup)
 
-    def seed(uow: UnitOfWork) -> None:
-        add_model_prices(uow.connection, models)
+    def seed(c: Connection) -> None:
+        add_model_prices(c, models)
         for tool, price in tools.items():
-            add_tool_price(uow.connection, tool, price, SEED_EFFECTIVE_AT)
-        uow.commit()
+            add_tool_price(c, tool, price, SEED_EFFECTIVE_AT)
 
-    ctx.read(seed)
+    ctx.write(seed)
 
 
 def describe(ctx: CommandContext) -> tuple[str, str]:

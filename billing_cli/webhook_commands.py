@@ -15,8 +15,8 @@ from waitress.server import create_server
 from billing_cli.api_commands import serve_until_interrupted
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
-from billing_core.db.uow import UnitOfWork, run_in_transaction
-from billing_core.provider_events.common import NotYet
+from billing_core.db.uow import committed
+from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import STATUSES, list_rows, stale_pending
 from billing_core.provider_events.processing import process_inbox_row
 from billing_core.settings import Settings
@@ -63,13 +63,8 @@ def queue_enqueuer(settings: Settings) -> Enqueue:
 def process_now(engine: Engine, inbox_id: int, now: datetime) -> str:
     """Apply one row in this process; a row that must wait for another event stays pending."""
 
-    def work(uow: UnitOfWork) -> str:
-        status = process_inbox_row(uow.connection, inbox_id, now)
-        uow.commit()
-        return status
-
     try:
-        return run_in_transaction(engine, work)
+        return committed(engine, lambda c: process_inbox_row(c, inbox_id, now))
     except NotYet:
         return "pending"
 
@@ -97,7 +92,7 @@ def serve(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def list_inbox(ctx: CommandContext, args: argparse.Namespace) -> int:
-    rows = ctx.read(lambda uow: list_rows(uow.connection, status=args.status, limit=args.limit))
+    rows = ctx.read(lambda c: list_rows(c, status=args.status, limit=args.limit))
     if args.json:
         print(to_json([asdict(r) for r in rows]))
     else:

@@ -89,9 +89,9 @@ def worker_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
 def events_rejected(ctx: CommandContext, args: argparse.Namespace) -> int:
     # Failure reports still waiting for their debit after the configured wait become visible here.
     wait = timedelta(seconds=ctx.settings.unmatched_refund_wait_s)
-    ctx.write(lambda uow: flag_unmatched(uow.connection, utcnow(), wait))
+    ctx.write(lambda c: flag_unmatched(c, utcnow(), wait))
     status = None if args.all else "pending"
-    rows = ctx.read(lambda uow: rejections.list_rejected(uow.connection, reason=args.reason, status=status))
+    rows = ctx.read(lambda c: rejections.list_rejected(c, reason=args.reason, status=status))
     if args.json:
         print(to_json([asdict(r) for r in rows]))
     else:
@@ -108,7 +108,7 @@ def events_rejected(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def events_replay(ctx: CommandContext, args: argparse.Namespace) -> int:
-    result = ctx.write(lambda uow: replay_rejected_usage(uow.connection, utcnow(), reason=args.reason))
+    result = ctx.write(lambda c: replay_rejected_usage(c, utcnow(), reason=args.reason))
     print(
         f"replayed {result.replayed} rejected event(s): {result.charged} charged, "
         f"{result.still_rejected} still rejected"

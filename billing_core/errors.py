@@ -57,3 +57,139 @@ class NothingToRefund(BillingError):
 
 class RetryableConflict(BillingError):
     """Raised when a concurrent writer won a race; the whole transaction should be run again."""
+
+
+class NotYet(BillingError):
+    """Raised when an event needs state that another event has not created yet: retry it later."""
+
+
+class UnknownPlan(BillingError):
+    """Raised when a plan code names no plan."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"unknown plan {code!r}")
+        self.code = code
+
+
+class UnknownApiKey(BillingError):
+    """Raised when an operation names an API key that the organization does not have."""
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"unknown API key {key_id}")
+        self.key_id = key_id
+
+
+class PaymentProviderError(BillingError):
+    """Raised when a payment provider refuses a call or cannot be reached."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+
+
+class ProviderNotConfigured(BillingError):
+    """Raised when a payment provider is asked for but its API keys are not set."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(f"payment provider {provider!r} is not configured on this server")
+        self.provider = provider
+
+
+class NotSupportedByProvider(BillingError):
+    """Raised when a provider has no equivalent of an operation (e.g. a Recurrente billing portal)."""
+
+    def __init__(self, provider: str, operation: str) -> None:
+        super().__init__(f"{provider} does not support {operation}")
+        self.provider = provider
+        self.operation = operation
+
+
+class PlanNotOffered(BillingError):
+    """Raised when a plan has no price or product id at the provider for the billing interval."""
+
+    def __init__(self, provider: str, plan_code: str, interval: str) -> None:
+        super().__init__(f"plan {plan_code!r} has no {provider} price for the {interval}ly interval")
+        self.provider = provider
+
+
+class PlanLimitReached(BillingError):
+    """Raised when an operation would go past a limit of a plan (`limit_name`: what is counted)."""
+
+    def __init__(self, plan_code: str, limit_name: str, limit: int, message: str) -> None:
+        super().__init__(message)
+        self.plan_code = plan_code
+        self.limit_name = limit_name
+        self.limit = limit
+
+
+class AgentLimitReached(PlanLimitReached):
+    """Raised when an organization already has as many agents as its plan allows."""
+
+    def __init__(self, organization_id: str, plan_code: str, limit: int) -> None:
+        super().__init__(
+            plan_code,
+            "agents",
+            limit,
+            f"organization {organization_id!r} is on plan {plan_code!r}, which allows at most "
+            f"{limit} agents; upgrade the plan to add more",
+        )
+        self.organization_id = organization_id
+
+
+class OrganizationLimitReached(PlanLimitReached):
+    """Raised when an owner already has as many organizations as their best plan allows."""
+
+    def __init__(self, owner_user_id: str, plan_code: str, limit: int) -> None:
+        super().__init__(
+            plan_code,
+            "organizations",
+            limit,
+            f"owner {owner_user_id!r} has plan {plan_code!r} at best, which allows at most {limit} "
+            "organizations; upgrade a plan to add more",
+        )
+        self.owner_user_id = owner_user_id
+
+
+class InvalidTransition(BillingError):
+    """Raised when a subscription event does not apply to the subscription's current state."""
+
+    def __init__(self, event: str, status: str) -> None:
+        super().__init__(f"cannot {event} a subscription that is {status}")
+        self.event = event
+        self.status = status
+
+
+class UnknownSubscription(BillingError):
+    """Raised when a subscription (by id, provider id or organization) does not exist."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no subscription {what}")
+        self.what = what
+
+
+class UnknownInboxRow(BillingError):
+    """Raised when a webhook job names an inbox row that does not exist."""
+
+    def __init__(self, row_id: int) -> None:
+        super().__init__(f"no inbox row {row_id}")
+        self.row_id = row_id
+
+
+class SchemaMissing(BillingError):
+    """Raised when the database lacks what migrations create (run `billing migrate`)."""
+
+
+class AlreadySubscribed(BillingError):
+    """Raised when a checkout is asked for an organization that already has a live subscription."""
+
+    def __init__(self, organization_id: str) -> None:
+        super().__init__(f"organization {organization_id!r} has a live subscription; change it instead")
+        self.organization_id = organization_id
+
+
+class FreePlan(BillingError):
+    """Raised when a checkout is asked for a plan that costs nothing (there is nothing to pay)."""
+
+    def __init__(self, plan_code: str) -> None:
+        super().__init__(f"plan {plan_code!r} is free")
+        self.plan_code = plan_code

@@ -15,14 +15,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from billing_core.errors import NotSupportedByProvider, PaymentProviderError
 from billing_core.plans.catalog import PlanConfig
-from billing_core.subscriptions.payment_port import (
-    CheckoutLink,
-    NotSupportedByProvider,
-    PaymentProviderError,
-    UpgradeCharge,
-    UpgradeTarget,
-)
+from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
 
 NAME = "recurrente"
 DEFAULT_BASE = "https://app.recurrente.com/api"

@@ -13,14 +13,9 @@ from typing import Any
 
 import stripe
 
+from billing_core.errors import PaymentProviderError, PlanNotOffered
 from billing_core.plans.catalog import PlanConfig
-from billing_core.subscriptions.payment_port import (
-    CheckoutLink,
-    PaymentProviderError,
-    PlanNotOffered,
-    UpgradeCharge,
-    UpgradeTarget,
-)
+from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
 
 NAME = "stripe"
 

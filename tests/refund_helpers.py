@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from billing_core.ledger.refund_requests import FailureResult, flag_unmatched, handle_failures
-from billing_core.usage.ingest import CatalogCache, IngestResult, ingest_usage
+from billing_core.pricing.catalog import CatalogCache
+from billing_core.usage.ingest import IngestResult, ingest_usage
 from tests.ledger_helpers import T0, committed
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
 from billing_core.db.engine import make_engine
-from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.db.uow import committed
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.settings import Settings, load_settings
 from webhooks.verify import Refused, verify_recurrente, verify_stripe
@@ -47,14 +47,10 @@ def create_app(
     def accept(
         provider: str, external_id: str, event_type: str, payload: dict[str, Any]
     ) -> tuple[Response, int]:
-        def work(uow: UnitOfWork) -> int | None:
-            row_id = record_delivery(
-                uow.connection, provider, external_id, event_type, payload, datetime.now(UTC)
-            )
-            uow.commit()
-            return row_id
-
-        row_id = run_in_transaction(engine, work)
+        row_id = committed(
+            engine,
+            lambda c: record_delivery(c, provider, external_id, event_type, payload, datetime.now(UTC)),
+        )
         if row_id is not None and enqueue is not None:
             enqueue(row_id)  # after the commit; a crash here is finished by the inbox sweeper
         return jsonify({"received": True, "duplicate": row_id is None}), 200

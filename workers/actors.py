@@ -7,7 +7,7 @@ from typing import Any
 
 import dramatiq
 
-from billing_core.provider_events.common import NotYet
+from billing_core.errors import NotYet
 from billing_core.usage import rejections
 from producers import routing, wire
 from workers.broker import queue

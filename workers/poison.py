@@ -8,7 +8,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.db.uow import committed
 from billing_core.usage import rejections
 from billing_core.usage.redeliveries import count_redelivery
 from workers.broker import kind_of
@@ -26,12 +26,9 @@ class PoisonMessageGuard(Middleware):
         if not getattr(message, "redelivered", False):
             return  # the normal path costs nothing
 
-        def work(uow: UnitOfWork) -> int:
-            count = count_redelivery(uow.connection, message.message_id, message.queue_name)
-            uow.commit()
-            return count
-
-        count = run_in_transaction(self.runtime.engine, work)
+        count = committed(
+            self.runtime.engine, lambda c: count_redelivery(c, message.message_id, message.queue_name)
+        )
         if count >= self.limit:
             self.runtime.parked_message(
                 kind=kind_of(self.runtime.settings, message.queue_name),

@@ -12,15 +12,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from billing_core.db.engine import make_engine
-from billing_core.db.uow import UnitOfWork, run_in_transaction
+from billing_core.db.uow import committed
 from billing_core.ledger.refund_requests import FailureResult, handle_failures
-from billing_core.pricing.catalog import load_catalog
+from billing_core.pricing.catalog import CatalogCache, load_catalog
 from billing_core.pricing.rules import PriceCatalog
 from billing_core.provider_events.processing import process_inbox_row
 from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage import rejections
-from billing_core.usage.ingest import CatalogCache, IngestResult, PreparedUsage, prepare_usage, record_usage
+from billing_core.usage.ingest import IngestResult, PreparedUsage, prepare_usage, record_usage
 from workers.group_commit import GroupCommitter
 
 log = logging.getLogger("billing.workers")
@@ -89,13 +89,8 @@ class WorkerRuntime:
     def _commit_usage(self, parts: list[PreparedUsage]) -> IngestResult:
         prepared = PreparedUsage.merge(parts)
 
-        def work(uow: UnitOfWork) -> IngestResult:
-            result = record_usage(uow.connection, prepared, datetime.now(UTC))
-            uow.commit()
-            return result
-
         started = time.monotonic()
-        result = run_in_transaction(self.engine, work)
+        result = committed(self.engine, lambda c: record_usage(c, prepared, datetime.now(UTC)))
         self.throughput.add(len(parts), len(prepared.priced), time.monotonic() - started)
         self.counters["charged"] += len(result.charged)
         self.counters["duplicates"] += len(result.batch.duplicates)
@@ -113,12 +108,7 @@ class WorkerRuntime:
         return result
 
     def refund_failures(self, raw_reports: list[object]) -> FailureResult:
-        def work(uow: UnitOfWork) -> FailureResult:
-            result = handle_failures(uow.connection, raw_reports, datetime.now(UTC))
-            uow.commit()
-            return result
-
-        result = run_in_transaction(self.engine, work)
+        result = committed(self.engine, lambda c: handle_failures(c, raw_reports, datetime.now(UTC)))
         self.counters["refunded"] = self.counters.get("refunded", 0) + len(result.refunded)
         if result.rejected:
             log.warning(
@@ -133,33 +123,17 @@ class WorkerRuntime:
         start = datetime.fromisoformat(period_start)
         now = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
 
-        def work(uow: UnitOfWork) -> bool:
-            granted = grant_due_credits(uow.connection, subscription_id, start, now)
-            uow.commit()
-            return granted
-
-        granted = run_in_transaction(self.engine, work)
+        granted = committed(self.engine, lambda c: grant_due_credits(c, subscription_id, start, now))
         self.counters["granted"] = self.counters.get("granted", 0) + int(granted)
         return granted
 
     def process_webhook(self, inbox_id: int) -> str:
         """Apply one inbox row in one transaction; NotYet propagates so that the actor retries."""
-
-        def work(uow: UnitOfWork) -> str:
-            status = process_inbox_row(uow.connection, inbox_id, datetime.now(UTC))
-            uow.commit()
-            return status
-
-        return run_in_transaction(self.engine, work)
+        return committed(self.engine, lambda c: process_inbox_row(c, inbox_id, datetime.now(UTC)))
 
     def park(self, rejection: rejections.Rejection) -> None:
         """Store one rejected message in its own committed transaction."""
-
-        def work(uow: UnitOfWork) -> None:
-            rejections.record(uow.connection, [rejection])
-            uow.commit()
-
-        run_in_transaction(self.engine, work)
+        committed(self.engine, lambda c: rejections.record(c, [rejection]))
         self.counters["rejected"] += 1
         log.warning("parked a %s message: %s (%s)", rejection.kind, rejection.reason, rejection.detail)
 

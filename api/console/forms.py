@@ -10,12 +10,12 @@ from typing import Any
 from apiflask import HTTPError
 from flask import redirect, request, url_for
 
-from api import subscription_actions as actions
 from api.console.blueprint import bp, signed_in
 from api.console.views import render_page
 from api.errors import domain_error
-from api.runtime import runtime
+from api.runtime import now, runtime
 from billing_core.errors import BillingError, InvalidInput
+from billing_core.subscriptions import actions
 
 
 def _back(org: str, notice: str) -> Any:
@@ -55,7 +55,9 @@ def checkout(org: str) -> Any:
             success_url=_page_url(org, notice="checkout_done"),
             cancel_url=_page_url(org, notice="checkout_canceled"),
         )
-        return redirect(actions.start_checkout(org, wanted).url, 303)
+        return redirect(
+            actions.start_checkout(runtime().engine, runtime().payments, org, wanted, now()).url, 303
+        )
 
     return _run(org, go)
 
@@ -70,7 +72,7 @@ def change(org: str) -> Any:
             success_url=_page_url(org, notice="upgrade_pending"),
             cancel_url=_page_url(org, notice="checkout_canceled"),
         )
-        upgrade = actions.change_plan(org, wanted)
+        upgrade = actions.change_plan(runtime().engine, runtime().payments, org, wanted, now())
         if upgrade is None:
             return _back(org, "change_scheduled")
         if upgrade.checkout_url:
@@ -83,14 +85,19 @@ def change(org: str) -> Any:
 @bp.post("/organizations/<org>/subscription/portal")
 @signed_in
 def portal(org: str) -> Any:
-    return _run(org, lambda: redirect(actions.open_portal(org, _page_url(org)), 303))
+    return _run(
+        org,
+        lambda: redirect(
+            actions.open_portal(runtime().engine, runtime().payments, org, _page_url(org), now()), 303
+        ),
+    )
 
 
 @bp.post("/organizations/<org>/subscription/cancel")
 @signed_in
 def cancel(org: str) -> Any:
     def go() -> Any:
-        actions.set_cancel_at_period_end(org, True)
+        actions.set_cancel_at_period_end(runtime().engine, runtime().payments, org, True, now())
         return _back(org, "canceled")
 
     return _run(org, go)
@@ -100,7 +107,7 @@ def cancel(org: str) -> Any:
 @signed_in
 def resume(org: str) -> Any:
     def go() -> Any:
-        actions.set_cancel_at_period_end(org, False)
+        actions.set_cancel_at_period_end(runtime().engine, runtime().payments, org, False, now())
         return _back(org, "resumed")
 
     return _run(org, go)

@@ -8,13 +8,12 @@ from typing import Any
 from flask import Response, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import Connection
 
-from api import subscription_actions as actions
 from api.console.blueprint import bp, sign_in_page, signed_in
 from api.console.pages import HISTORY_PAGE, subscription_page
 from api.console.session import ConsoleUser, current_user, identify, keep_signed_in, sign_out
 from api.cursor import decode_cursor, encode_cursor
 from api.errors import api_error
-from api.runtime import read, runtime
+from api.runtime import now, read, runtime
 from billing_core.errors import BillingError, InvalidInput
 from billing_core.queries.balance import balance_view
 from billing_core.queries.organizations import get_organization
@@ -91,7 +90,7 @@ def sign_out_view() -> Any:
 def render_page(org: str, *, error: str | None = None, status: int = 200, tab: str | None = None) -> Any:
     wanted_tab = tab or request.args.get("tab", "plans")
     interval = request.args.get("interval", "")
-    page = read(lambda c: subscription_page(c, org, actions.now()))
+    page = read(lambda c: subscription_page(c, org, now()))
     if interval not in ("month", "year"):
         sub = page.overview.subscription
         interval = sub.state.interval if sub is not None else "month"
@@ -145,5 +144,5 @@ def more_transactions(org: str) -> Any:
 @signed_in
 def balance_fragment(org: str) -> Any:
     """The Credits tab's balance, rendered again: the page's Refresh button and its timer."""
-    view = read(lambda c: balance_view(c, org, actions.now()))
+    view = read(lambda c: balance_view(c, org, now()))
     return jsonify({"html": render_template("console/_balance.html", balance=view)})

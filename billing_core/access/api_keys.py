@@ -15,21 +15,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
+from billing_core.errors import InvalidInput, UnknownApiKey, UnknownOrganization
 from billing_core.plans.plans import FREE_PLAN
 
 KEY_PREFIX = "bk_live_"
 _ALPHABET = string.ascii_lowercase + string.digits
 # last_used_at is refreshed at most this often, so that reads do not turn into writes.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-
-
-class UnknownApiKey(BillingError):
-    """Raised when an operation names an API key that the organization does not have."""
-
-    def __init__(self, key_id: int) -> None:
-        super().__init__(f"unknown API key {key_id}")
-        self.key_id = key_id
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,8 @@ def is_transient(error: BaseException) -> bool:
 
 
 def run_in_transaction(engine: Engine, work: Callable[[UnitOfWork], T], *, attempts: int = 8) -> T:
-    """Run `work` in a fresh unit of work, again on a deadlock or serialization failure."""
+    """Run `work` in a fresh unit of work, again on a deadlock or serialization failure. `work`
+    commits (uow.commit()) or everything it did is rolled back."""
     for attempt in range(1, attempts + 1):
         try:
             with UnitOfWork(engine) as uow:
@@ -78,3 +79,22 @@ def run_in_transaction(engine: Engine, work: Callable[[UnitOfWork], T], *, attem
             if attempt == attempts or not is_transient(error):
                 raise
     raise AssertionError("unreachable")
+
+
+def committed(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
+    """The one way to run a write: `work(connection)` in a transaction committed when it returns,
+    run again from the start on a transient failure; an exception rolls everything back."""
+
+    def run(uow: UnitOfWork) -> T:
+        value = work(uow.connection)
+        uow.commit()
+        return value
+
+    return run_in_transaction(engine, run, attempts=attempts)
+
+
+def read_only(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run `work(connection)` with no transaction block (autocommit: each statement its own
+    snapshot, no BEGIN/ROLLBACK round trips); for reads only."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return work(connection)

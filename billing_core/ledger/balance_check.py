@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 
 from billing_core.errors import UnknownOrganization
+from billing_core.pricing.catalog import CatalogCache, load_catalog
 from billing_core.pricing.rules import MessageUsage, PriceCatalog, price_message
 
 
@@ -56,10 +57,24 @@ def estimate_cost(estimate: Estimate | None, catalog: PriceCatalog, now: datetim
     return price_message(usage, now, catalog).cost_micros
 
 
-def check_balance(connection: Connection, organization_id: str, cost: int) -> BalanceCheck:
+def check_balance(
+    connection: Connection,
+    organization_id: str,
+    estimate: Estimate | None,
+    catalogs: CatalogCache,
+    now: datetime,
+) -> BalanceCheck:
+    """The check-balance decision: the organization's balance (UnknownOrganization first) against
+    the estimate priced with the prices in effect now (a price added since the cache was filled
+    is found; a model or tool still unknown raises UnknownModel / UnknownTool)."""
     balance = connection.execute(
         text("SELECT balance FROM balances WHERE organization_id = :org"), {"org": organization_id}
     ).scalar()
     if balance is None:
         raise UnknownOrganization(organization_id)
+    if estimate is None:
+        return BalanceCheck(int(balance), 0)
+    cost = catalogs.price_with_reload(
+        lambda: load_catalog(connection), lambda c: estimate_cost(estimate, c, now)
+    )
     return BalanceCheck(int(balance), cost)

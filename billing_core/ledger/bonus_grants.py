@@ -85,7 +85,7 @@ def grant_bonus(
     result = grant_credits(connection, request, now)
     written = _find(connection, request, idempotency_key)
     if written is None:  # grant_credits always writes or finds the row; this is a broken invariant
-        raise LookupError(f"grant under key {idempotency_key!r} not found after writing it")
+        raise RuntimeError(f"grant under key {idempotency_key!r} not found after writing it")
     return (
         written
         if not result.created

@@ -7,18 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import BillingError, InvalidInput
+from billing_core.errors import InvalidInput, UnknownPlan
 from billing_core.plans.plans import ACCESS_LEVELS, Plan
 
 SUPPORT_LEVELS = ("standard", "priority")
-
-
-class UnknownPlan(BillingError):
-    """Raised when a plan code names no plan."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(f"unknown plan {code!r}")
-        self.code = code
 
 
 # The full plan record; one definition, in plans.py.

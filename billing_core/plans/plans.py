@@ -10,7 +10,13 @@ from dataclasses import dataclass, fields
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import BillingError, InvalidInput, UnknownOrganization
+from billing_core.errors import (
+    AgentLimitReached,
+    InvalidInput,
+    OrganizationLimitReached,
+    SchemaMissing,
+    UnknownOrganization,
+)
 from billing_core.ledger.accounts import create_organization
 from billing_core.subscriptions.calendar import interval_price_cents, yearly_price_cents
 from billing_core.subscriptions.state import PlanTerms
@@ -19,20 +25,6 @@ FREE_PLAN = "free"
 # API access levels, from least to most; a level allows everything the levels before it allow.
 ACCESS_LEVELS = ("basic", "full", "enterprise")
 LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due")
-
-
-class PlanLimitReached(BillingError):
-    """Raised when an operation would take an organization past a limit of its plan."""
-
-    def __init__(self, organization_id: str, plan_code: str, limit_name: str, limit: int) -> None:
-        super().__init__(
-            f"organization {organization_id!r} is on plan {plan_code!r}, which allows at most "
-            f"{limit} {limit_name}; upgrade the plan to add more"
-        )
-        self.organization_id = organization_id
-        self.plan_code = plan_code
-        self.limit_name = limit_name
-        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,7 @@ def organization_plan(connection: Connection, organization_id: str) -> tuple[Pla
         {"org": organization_id, "free": FREE_PLAN},
     ).first()
     if row is None:
-        raise LookupError(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
+        raise SchemaMissing(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
     count = len(fields(Plan))
     return Plan(*row[:count]), row[count]
 
@@ -179,27 +171,12 @@ def create_agent(
             organization_id, agent_id, existing[0], False, count, plan.max_agents_per_organization
         )
     if not agent_limit_allows(plan, count):
-        raise PlanLimitReached(organization_id, plan.code, "agents", plan.max_agents_per_organization)
+        raise AgentLimitReached(organization_id, plan.code, plan.max_agents_per_organization)
     connection.execute(
         text("INSERT INTO agents (organization_id, id, name) VALUES (:org, :id, :name)"),
         {"org": organization_id, "id": agent_id, "name": name},
     )
     return AgentResult(organization_id, agent_id, name, True, count + 1, plan.max_agents_per_organization)
-
-
-class OrganizationLimitReached(PlanLimitReached):
-    """Raised when an owner already has as many organizations as their best plan allows."""
-
-    def __init__(self, owner_user_id: str, plan_code: str, limit: int) -> None:
-        BillingError.__init__(
-            self,
-            f"owner {owner_user_id!r} has plan {plan_code!r} at best, which allows at most {limit} "
-            "organizations; upgrade a plan to add more",
-        )
-        self.organization_id = owner_user_id
-        self.plan_code = plan_code
-        self.limit_name = "organizations"
-        self.limit = limit
 
 
 def owner_plan(connection: Connection, owner_user_id: str) -> Plan:
@@ -214,7 +191,7 @@ def owner_plan(connection: Connection, owner_user_id: str) -> Plan:
         {"owner": owner_user_id, "free": FREE_PLAN},
     ).first()
     if row is None:
-        raise LookupError(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
+        raise SchemaMissing(f"plan {FREE_PLAN!r} is missing: run `billing migrate`")
     return Plan(*row)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import InvalidInput
+from billing_core.errors import InvalidInput, UnknownModel, UnknownTool
 from billing_core.pricing.rules import ModelPrice, PriceCatalog, ToolPrice
 
 KNOWN_TOOLS = ("image_generation", "web_search")
@@ -110,3 +113,33 @@ def list_tool_prices(connection: Connection) -> list[ToolPrice]:
         text("SELECT id, tool, effective_at, per_call FROM tool_prices ORDER BY tool, effective_at")
     )
     return [ToolPrice(*r) for r in rows]
+
+
+T = TypeVar("T")
+
+
+class CatalogCache:
+    """The price catalog kept in memory: reloaded when older than `max_age` seconds, and once more
+    when a price is missing (`price_with_reload`), since a price may have been added just now."""
+
+    def __init__(self, max_age: float = 30.0) -> None:
+        self._max_age = max_age
+        self._catalog: PriceCatalog | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, load: Callable[[], PriceCatalog], *, fresh: bool = False) -> PriceCatalog:
+        with self._lock:
+            stale = time.monotonic() - self._loaded_at > self._max_age
+            if self._catalog is None or stale or fresh:
+                self._catalog = load()
+                self._loaded_at = time.monotonic()
+            return self._catalog
+
+    def price_with_reload(self, load: Callable[[], PriceCatalog], price: Callable[[PriceCatalog], T]) -> T:
+        """`price(catalog)`; on an unknown model or tool, again with a freshly loaded catalog (the
+        second UnknownModel/UnknownTool propagates)."""
+        try:
+            return price(self.get(load))
+        except (UnknownModel, UnknownTool):
+            return price(self.get(load, fresh=True))

@@ -9,16 +9,11 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import BillingError
+from billing_core.errors import InvalidTransition, NotYet
 from billing_core.subscriptions import service, store
-from billing_core.subscriptions.state import InvalidTransition
 from billing_core.subscriptions.store import StoredSubscription
 
 Handler = Callable[[Connection, dict[str, Any], datetime], None]
-
-
-class NotYet(BillingError):
-    """Raised when an event needs state that another event has not created yet: retry it later."""
 
 
 def dig(payload: Any, *path: str) -> Any:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from billing_core.errors import UnknownInboxRow
 from billing_core.provider_events import recurrente_events, stripe_events
 from billing_core.provider_events.common import Handler
 from billing_core.provider_events.inbox import finish, get_row
@@ -21,7 +22,7 @@ def process_inbox_row(connection: Connection, row_id: int, now: datetime) -> str
     error propagates too, and the caller's rollback leaves the row pending."""
     row = get_row(connection, row_id, lock=True)  # two workers on one row: the second waits, then skips
     if row is None:
-        raise LookupError(f"no inbox row {row_id}")
+        raise UnknownInboxRow(row_id)
     if row.status in ("processed", "ignored"):
         return row.status
     handler = HANDLERS.get(row.provider, {}).get(row.event_type)

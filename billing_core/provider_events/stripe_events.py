@@ -11,10 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import InvalidInput
+from billing_core.errors import InvalidInput, NotYet
 from billing_core.provider_events.common import (
     Handler,
-    NotYet,
     dig,
     end_now,
     epoch,

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from billing_core.errors import UnknownSubscription
 from billing_core.queries.organizations import get_organization
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions import store
-from billing_core.subscriptions.store import StoredSubscription, UnknownSubscription
+from billing_core.subscriptions.store import StoredSubscription
 
 
 @dataclass(frozen=True)

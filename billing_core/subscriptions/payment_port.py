@@ -10,43 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from billing_core.errors import BillingError
 from billing_core.plans.catalog import PlanConfig
 
 INTERVALS = ("month", "year")
-
-
-class PaymentProviderError(BillingError):
-    """Raised when a payment provider refuses a call or cannot be reached."""
-
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(f"{provider}: {message}")
-        self.provider = provider
-
-
-class ProviderNotConfigured(BillingError):
-    """Raised when a payment provider is asked for but its API keys are not set."""
-
-    def __init__(self, provider: str) -> None:
-        super().__init__(f"payment provider {provider!r} is not configured on this server")
-        self.provider = provider
-
-
-class NotSupportedByProvider(BillingError):
-    """Raised when a provider has no equivalent of an operation (e.g. a Recurrente billing portal)."""
-
-    def __init__(self, provider: str, operation: str) -> None:
-        super().__init__(f"{provider} does not support {operation}")
-        self.provider = provider
-        self.operation = operation
-
-
-class PlanNotOffered(BillingError):
-    """Raised when a plan has no price or product id at the provider for the billing interval."""
-
-    def __init__(self, provider: str, plan_code: str, interval: str) -> None:
-        super().__init__(f"plan {plan_code!r} has no {provider} price for the {interval}ly interval")
-        self.provider = provider
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from billing_core.errors import InvalidInput
+from billing_core.errors import InvalidInput, InvalidTransition
 from billing_core.plans.catalog import get_plan_config
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions import store
 from billing_core.subscriptions.grants import already_granted, grant_for_period, granted_for_period
-from billing_core.subscriptions.state import GrantPeriod, InvalidTransition
+from billing_core.subscriptions.state import GrantPeriod
 from billing_core.subscriptions.store import StoredSubscription
 
 PROVIDERS = ("stripe", "recurrente", "manual")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from billing_core.errors import BillingError
+from billing_core.errors import InvalidTransition
 from billing_core.subscriptions.calendar import (
     INTERVAL_MONTHS,
     add_months,
@@ -21,15 +21,6 @@ from billing_core.subscriptions.calendar import (
 )
 
 STATUSES = ("incomplete", "active", "past_due", "paused", "canceled")
-
-
-class InvalidTransition(BillingError):
-    """Raised when a subscription event does not apply to the subscription's current state."""
-
-    def __init__(self, event: str, status: str) -> None:
-        super().__init__(f"cannot {event} a subscription that is {status}")
-        self.event = event
-        self.status = status
 
 
 @dataclass(frozen=True)

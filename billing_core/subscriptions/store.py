@@ -7,16 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import BillingError
+from billing_core.errors import UnknownSubscription
 from billing_core.subscriptions.state import Subscription
-
-
-class UnknownSubscription(BillingError):
-    """Raised when a subscription (by id, provider id or organization) does not exist."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"no subscription {what}")
-        self.what = what
 
 
 @dataclass(frozen=True)

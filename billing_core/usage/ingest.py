@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection
 
 from billing_core.errors import InvalidInput, UnknownModel, UnknownTool
 from billing_core.ledger.refund_requests import settle_debited
 from billing_core.ledger.usage import BatchResult, PricedEvent, UsageEvent, debit_usage_batch
-from billing_core.pricing.catalog import load_catalog
+from billing_core.pricing.catalog import CatalogCache, load_catalog
 from billing_core.pricing.rules import PriceCatalog, price_message
 from billing_core.usage import rejections
 from billing_core.usage.event import parse_usage_event
-
-
-class CatalogCache:
-    """The price catalog kept in memory, reloaded every `max_age` seconds and on an unknown model."""
-
-    def __init__(self, max_age: float = 30.0) -> None:
-        self._max_age = max_age
-        self._catalog: PriceCatalog | None = None
-        self._loaded_at = 0.0
-        self._lock = threading.Lock()
-
-    def get(self, load: Callable[[], PriceCatalog], *, fresh: bool = False) -> PriceCatalog:
-        with self._lock:
-            stale = time.monotonic() - self._loaded_at > self._max_age
-            if self._catalog is None or stale or fresh:
-                self._catalog = load()
-                self._loaded_at = time.monotonic()
-            return self._catalog
 
 
 @dataclass
@@ -70,7 +51,6 @@ def prepare_usage(
     """Decode and price events with the versions in effect at their times. CPU only: workers do
     this outside the shared transaction, so it overlaps with other messages' database work."""
     prepared = PreparedUsage()
-    catalog = catalogs.get(load)
     for raw in raw_events:
         try:
             event = parse_usage_event(raw)
@@ -78,15 +58,11 @@ def prepare_usage(
             prepared.rejected.append(_reject(raw, rejections.MALFORMED, str(error)))
             continue
         try:
-            prepared.priced.append(_priced(event, catalog))
-        except (UnknownModel, UnknownTool):
-            catalog = catalogs.get(load, fresh=True)  # a price may have been added just now
-            try:
-                prepared.priced.append(_priced(event, catalog))
-            except UnknownModel as error:
-                prepared.rejected.append(_reject(raw, rejections.UNKNOWN_MODEL, str(error), event))
-            except UnknownTool as error:
-                prepared.rejected.append(_reject(raw, rejections.UNKNOWN_TOOL, str(error), event))
+            prepared.priced.append(catalogs.price_with_reload(load, partial(_priced, event)))
+        except UnknownModel as error:
+            prepared.rejected.append(_reject(raw, rejections.UNKNOWN_MODEL, str(error), event))
+        except UnknownTool as error:
+            prepared.rejected.append(_reject(raw, rejections.UNKNOWN_TOOL, str(error), event))
     return prepared
 
 

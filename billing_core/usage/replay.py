@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from billing_core.pricing.catalog import CatalogCache
 from billing_core.usage import rejections
-from billing_core.usage.ingest import CatalogCache, ingest_usage
+from billing_core.usage.ingest import ingest_usage
 
 
 @dataclass(frozen=True)

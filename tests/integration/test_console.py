@@ -16,14 +16,10 @@ import pytest
 from sqlalchemy import text
 
 from api.console.pages import HISTORY_PAGE
+from billing_core.errors import PaymentProviderError
 from billing_core.plans.catalog import PlanConfig, set_plan
 from billing_core.plans.plans import list_plans
-from billing_core.subscriptions.payment_port import (
-    CheckoutLink,
-    PaymentProviderError,
-    UpgradeCharge,
-    UpgradeTarget,
-)
+from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
 from tests.api_helpers import ADMIN, Api, manual_subscription, subscribe
 from tests.fake_providers import FakeProviders, fake_providers
 from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices

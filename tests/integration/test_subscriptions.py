@@ -9,13 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from billing_core.errors import InvalidInput
+from billing_core.errors import InvalidInput, InvalidTransition
 from billing_core.ledger.periods import current_period
 from billing_core.plans.catalog import get_plan_config
 from billing_core.queries.balance import balance_view
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
-from billing_core.subscriptions.state import InvalidTransition
 from billing_core.subscriptions.sweeper import sweep
 from tests.ledger_helpers import balance, committed, cr, debit, event, setup_prices, violations
 from tests.subscription_helpers import (

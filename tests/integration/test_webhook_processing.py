@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from billing_cli.webhook_commands import sweep_inbox
-from billing_core.provider_events.common import NotYet
+from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.provider_events.processing import process_inbox_row
 from tests.ledger_helpers import balance, committed, cr, create_org, violations
