@@ -19,12 +19,12 @@ from sqlalchemy import create_engine, text
 
 from bench.scratch import scratch_database
 from billing_cli.api_commands import start_server
-from billing_cli.webhook_commands import process_now
 from billing_core.db.engine import normalize_url
 from billing_core.ledger.accounts import create_organization
 from billing_core.settings import Settings
 from migrations import runner
 from webhooks.app import create_app
+from workers.scheduler import process_now
 
 SECRET = "whsec_bench_" + "b" * 24
 

@@ -13,13 +13,13 @@ from billing_cli.api_commands import start_api_server, start_server
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.demo import run_demo
 from billing_cli.processes import start_workers
-from billing_cli.scheduler_commands import SweeperThread
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
 from billing_core.pricing.catalog import add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
 from webhooks.app import create_app as create_webhooks_app
 from workers.process import ShutdownSignal
+from workers.scheduler import Senders, SweeperThread
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -78,12 +78,11 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     settings = embedded_admin_token(ctx)
     workers = start_workers(settings, ctx.engine, threads=args.threads)
     api = start_api_server(settings, ctx.engine, host=args.host, port=args.port)
-    enqueue = workers.actors.process_webhook.send
+    to = Senders(workers.actors.grant_due_credits.send, workers.actors.process_webhook.send)
     hooks = start_server(
-        create_webhooks_app(settings, ctx.engine, enqueue=enqueue), host=args.host, port=args.webhooks_port
+        create_webhooks_app(settings, ctx.engine, enqueue=to.webhook), host=args.host, port=args.webhooks_port
     )
-    grants = workers.actors.grant_due_credits.send
-    sweeper = SweeperThread(ctx.engine, grants, interval=60.0, enqueue=enqueue).start()
+    sweeper = SweeperThread(ctx.engine, to, interval=60.0).start()
     print(f"database: {database} (migrated; default prices seeded)")
     print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
     print("scheduler: a grant sweep every minute, grants on the grants queue")

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from billing_cli.webhook_commands import sweep_inbox
 from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.provider_events.processing import process_inbox_row
 from tests.ledger_helpers import balance, committed, cr, create_org, violations
 from tests.webhook_payloads import recurrente_payment_succeeded, stripe_event
+from workers.scheduler import sweep_inbox
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
 FEB1 = datetime(2026, 2, 1, tzinfo=UTC)

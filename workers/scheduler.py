@@ -1,0 +1,130 @@
+"""The scheduler: sweeps that find due work and hand it to the queues (or do it in place).
+
+- `run_sweep`: monthly grants due, expirations, canceled subscriptions ending — one transaction;
+  with a broker the due grants go to the `grants` queue after the commit, and the grant actor
+  applies each once; without one the sweep grants directly, through the same service function.
+- `sweep_inbox`: webhook deliveries still pending minutes after they arrived (a crash between the
+  receiver's commit and its enqueue, or an event that waited for another) go to the queue again.
+Two schedulers are harmless: every grant and every inbox row is applied at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from billing_core.db.uow import committed, read_only
+from billing_core.errors import NotYet
+from billing_core.provider_events.inbox import stale_pending
+from billing_core.provider_events.processing import process_inbox_row
+from billing_core.settings import Settings
+from billing_core.subscriptions.sweeper import SweepResult, sweep
+from workers.boot import boot
+
+log = logging.getLogger("billing.scheduler")
+STALE_AFTER = timedelta(minutes=5)
+Send = Callable[[int, str, str], object]  # (subscription id, period start, as of)
+Enqueue = Callable[[int], object]  # an inbox row id
+
+
+@dataclass(frozen=True)
+class Senders:
+    """Where the scheduler and the webhook receiver hand work: the actors' `send`, on the broker."""
+
+    grant: Send
+    webhook: Enqueue
+
+
+def senders(settings: Settings, engine: Engine | None = None) -> Senders:
+    """The grant and webhook actors' `send` on this process's broker (the one boot of workers)."""
+    app = boot(settings, engine=engine)
+    return Senders(app.actors.grant_due_credits.send, app.actors.process_webhook.send)
+
+
+def run_sweep(engine: Engine, now: datetime, send: Send | None = None) -> SweepResult:
+    """One sweep in one transaction; due grants are sent only after it commits."""
+    result = committed(engine, lambda c: sweep(c, now, apply_grants=send is None))
+    for item in result.due:
+        if send is not None:
+            send(item.subscription_id, item.period_start.isoformat(), now.isoformat())
+    return result
+
+
+def process_now(engine: Engine, inbox_id: int, now: datetime) -> str:
+    """Apply one inbox row in this process; a row that must wait for another event stays pending."""
+    try:
+        return committed(engine, lambda c: process_inbox_row(c, inbox_id, now))
+    except NotYet:
+        return "pending"
+
+
+def sweep_inbox(engine: Engine, now: datetime, enqueue: Enqueue | None) -> int:
+    """Hand stale pending inbox rows to the queue again, or apply them here without a broker."""
+    stale = read_only(engine, lambda c: stale_pending(c, now, STALE_AFTER))
+    for inbox_id in stale:
+        if enqueue is not None:
+            enqueue(inbox_id)
+        else:
+            process_now(engine, inbox_id, now)
+    return len(stale)
+
+
+def describe(result: SweepResult) -> str:
+    queued = f", {len(result.due)} sent to the grants queue" if result.due else ""
+    return (
+        f"granted {result.granted}{queued}, expired {result.expired} grant(s), "
+        f"ended {result.ended} canceled subscription(s)"
+    )
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    result: SweepResult
+    stale_webhooks: int
+
+    @property
+    def eventful(self) -> bool:
+        r = self.result
+        return bool(r.granted or r.due or r.expired or r.ended or self.stale_webhooks)
+
+    def __str__(self) -> str:
+        return f"{describe(self.result)}; {self.stale_webhooks} stale webhook(s) resumed"
+
+
+def sweep_once(engine: Engine, now: datetime, to: Senders | None) -> SweepReport:
+    """Both sweeps, the inbox first."""
+    stale = sweep_inbox(engine, now, to.webhook if to else None)
+    return SweepReport(run_sweep(engine, now, to.grant if to else None), stale)
+
+
+class SweeperThread:
+    """`billing up`'s scheduler: both sweeps every `interval` seconds until stopped."""
+
+    def __init__(self, engine: Engine, to: Senders | None, interval: float = 60.0) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(engine, to, interval), name="sweeper", daemon=True
+        )
+
+    def start(self) -> SweeperThread:
+        self._thread.start()
+        return self
+
+    def _run(self, engine: Engine, to: Senders | None, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                report = sweep_once(engine, datetime.now(UTC), to)
+                if report.eventful:
+                    log.info("sweep: %s", report)
+            except Exception:
+                log.exception("sweep failed; trying again in %s s", interval)
+            self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
