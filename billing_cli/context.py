@@ -12,7 +12,9 @@ from sqlalchemy import Connection, Engine
 
 from billing_core.db.engine import make_engine
 from billing_core.db.uow import committed, read_only
+from billing_core.errors import InvalidInput
 from billing_core.settings import Settings, load_settings
+from billing_core.usage.event import parse_time as parse_domain_time
 
 T = TypeVar("T")
 
@@ -35,14 +37,12 @@ class CommandContext:
 
 
 def parse_time(value: str) -> datetime:
-    """An ISO 8601 time with a timezone ("Z" accepted); naive times are refused."""
+    """An ISO 8601 time with a timezone ("Z" accepted), as an argparse type: the domain's own rule
+    (billing_core.usage.event.parse_time), its error as argparse's."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"time needs a timezone (e.g. Z): {value!r}")
-    return parsed.astimezone(UTC)
+        return parse_domain_time(value, "time").astimezone(UTC)
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("time: ") + f": {value!r}") from None
 
 
 def utcnow() -> datetime:

@@ -74,9 +74,6 @@ def split(preferred: Sequence[int], processes: int) -> list[tuple[int, ...]]:
 
 def run_worker(settings: Settings, plan: WorkerPlan) -> int:
     """Run one worker process until SIGTERM or SIGINT; returns its exit status."""
-    import os
-
-    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
     app = boot(settings)
     others = [k for k in plan.kinds if k != "usage"]
     now = app.queues_of(others)

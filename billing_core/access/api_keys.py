@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import InvalidInput, UnknownApiKey, UnknownOrganization
+from billing_core.errors import InvalidInput, UnknownApiKey
 from billing_core.plans.plans import FREE_PLAN
+from billing_core.queries.organizations import require_organization
+from billing_core.subscriptions.state import IN_FORCE_SQL
 
 KEY_PREFIX = "bk_live_"
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -67,11 +69,7 @@ _KEY_COLUMNS = "id, organization_id, prefix, name, created_at, revoked_at, last_
 def create_api_key(connection: Connection, organization_id: str, name: str, now: datetime) -> NewApiKey:
     if len(name) > 200:
         raise InvalidInput("name", "at most 200 characters")
-    exists = connection.execute(
-        text("SELECT 1 FROM organizations WHERE id = :org"), {"org": organization_id}
-    ).first()
-    if exists is None:
-        raise UnknownOrganization(organization_id)
+    require_organization(connection, organization_id)
     prefix, secret = generate_key()
     row = connection.execute(
         text(
@@ -112,9 +110,9 @@ def authenticate_key(connection: Connection, secret: str, now: datetime) -> KeyI
         return None
     row = connection.execute(
         text(
-            "SELECT k.id, k.organization_id, k.revoked_at, k.last_used_at, p.api_access FROM api_keys k "
+            "SELECT k.id, k.organization_id, k.revoked_at, k.last_used_at, p.api_access FROM api_keys k "  # noqa: S608
             "LEFT JOIN LATERAL (SELECT s.plan_code FROM subscriptions s "
-            "WHERE s.organization_id = k.organization_id AND s.status IN ('active', 'past_due') "
+            f"WHERE s.organization_id = k.organization_id AND s.status IN {IN_FORCE_SQL} "
             "ORDER BY s.current_period_end DESC NULLS LAST, s.id DESC LIMIT 1) live ON true "
             "JOIN plans p ON p.code = COALESCE(live.plan_code, :free) "
             "WHERE k.key_hash = :hash"

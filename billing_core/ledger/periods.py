@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, text
 
 from billing_core.subscriptions.calendar import add_months, months_between
+from billing_core.subscriptions.state import IN_FORCE_SQL
 
 
 def calendar_month(now: datetime) -> tuple[datetime, datetime]:
@@ -26,8 +27,8 @@ def current_period(connection: Connection, organization_id: str, now: datetime) 
     paid year, for a yearly one), else the calendar month."""
     row = connection.execute(
         text(
-            "SELECT COALESCE(billing_anchor, current_period_start), current_period_end FROM subscriptions "
-            "WHERE organization_id = :org AND status IN ('active', 'past_due') "
+            "SELECT COALESCE(billing_anchor, current_period_start), current_period_end FROM subscriptions "  # noqa: S608
+            f"WHERE organization_id = :org AND status IN {IN_FORCE_SQL} "
             "AND current_period_start <= :now AND current_period_end > :now "
             "ORDER BY current_period_end DESC LIMIT 1"
         ),

@@ -18,11 +18,9 @@ from billing_core.db.bulk import json_values
 from billing_core.errors import IdempotencyConflict, InvalidInput, NothingToRefund, UnknownOrganization
 from billing_core.ledger.accounts import lock_account
 from billing_core.ledger.refunds import RefundResult, refund_usage
+from billing_core.ledger.usage import usage_key
 from billing_core.usage import rejections
 from billing_core.usage.event import parse_time
-
-UNMATCHED_REFUND = "unmatched_refund"
-ORGANIZATION_MISMATCH = "organization_mismatch"
 
 
 @dataclass(frozen=True)
@@ -112,10 +110,7 @@ def settle(connection: Connection, original_event_id: str, now: datetime) -> str
     ).first()
     if pending is None or pending.status != "pending":
         return "absent" if pending is None else str(pending.status)
-    debit_org = connection.execute(
-        text("SELECT organization_id FROM credit_transactions WHERE idempotency_key = 'usage:' || :e"),
-        {"e": original_event_id},
-    ).scalar()
+    debit_org = _debit_organization(connection, original_event_id)
     if debit_org is None:
         return "pending"
     if debit_org != pending.organization_id:
@@ -125,7 +120,7 @@ def settle(connection: Connection, original_event_id: str, now: datetime) -> str
             [
                 rejections.Rejection(
                     kind="refund",
-                    reason=ORGANIZATION_MISMATCH,
+                    reason=rejections.ORGANIZATION_MISMATCH,
                     payload={
                         "original_event_id": original_event_id,
                         "organization_id": pending.organization_id,
@@ -179,10 +174,7 @@ def refund_interaction(
     ).first()
     if idempotency_key and earlier is not None and tuple(earlier) != (event_id, reason):
         raise IdempotencyConflict(idempotency_key)
-    debit_org = connection.execute(
-        text("SELECT organization_id FROM credit_transactions WHERE idempotency_key = 'usage:' || :e"),
-        {"e": event_id},
-    ).scalar()
+    debit_org = _debit_organization(connection, event_id)
     if debit_org != organization_id:
         raise NothingToRefund(event_id)
     connection.execute(
@@ -211,7 +203,7 @@ def flag_unmatched(connection: Connection, now: datetime, wait: timedelta) -> in
     found = [
         rejections.Rejection(
             kind="refund",
-            reason=UNMATCHED_REFUND,
+            reason=rejections.UNMATCHED_REFUND,
             payload={"original_event_id": r[0], "event_id": r[1], "organization_id": r[2], "reason": r[3]},
             detail=f"no debit for {r[0]!r} after {wait}; it is refunded if it still arrives",
             event_id=r[0],
@@ -220,6 +212,15 @@ def flag_unmatched(connection: Connection, now: datetime, wait: timedelta) -> in
         for r in rows
     ]
     return rejections.record(connection, found)
+
+
+def _debit_organization(connection: Connection, event_id: str) -> str | None:
+    """The organization an event's usage debit belongs to, or None if it was not debited."""
+    found: str | None = connection.execute(
+        text("SELECT organization_id FROM credit_transactions WHERE idempotency_key = :k"),
+        {"k": usage_key(event_id)},
+    ).scalar()
+    return found
 
 
 def _resolve(connection: Connection, original_event_id: str, status: str, now: datetime) -> None:
@@ -232,7 +233,7 @@ def _resolve(connection: Connection, original_event_id: str, status: str, now: d
             "UPDATE rejected_events SET status = 'resolved' WHERE reason = :r AND event_id = :e "
             "AND status = 'pending'"
         ),
-        {"r": UNMATCHED_REFUND, "e": original_event_id},
+        {"r": rejections.UNMATCHED_REFUND, "e": original_event_id},
     )
 
 

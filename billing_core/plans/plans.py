@@ -15,16 +15,15 @@ from billing_core.errors import (
     InvalidInput,
     OrganizationLimitReached,
     SchemaMissing,
-    UnknownOrganization,
 )
 from billing_core.ledger.accounts import create_organization
+from billing_core.queries.organizations import organization_exists, require_organization
 from billing_core.subscriptions.calendar import interval_price_cents, yearly_price_cents
-from billing_core.subscriptions.state import PlanTerms
+from billing_core.subscriptions.state import IN_FORCE_SQL, PlanTerms
 
 FREE_PLAN = "free"
 # API access levels, from least to most; a level allows everything the levels before it allow.
 ACCESS_LEVELS = ("basic", "full", "enterprise")
-LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due")
 
 
 @dataclass(frozen=True)
@@ -87,10 +86,10 @@ def agent_limit_allows(plan: Plan, current_agents: int) -> bool:
 
 _COLUMNS = ", ".join(f"p.{f.name}" for f in fields(Plan))
 
-# The organization's live subscription, if any: the one whose period ends last.
-LIVE_SUBSCRIPTION_SQL = (
-    "SELECT s.plan_code, s.status FROM subscriptions s WHERE s.organization_id = :org "
-    "AND s.status IN ('active', 'past_due') "
+# The organization's subscription in force, if any: the one whose period ends last.
+IN_FORCE_SUBSCRIPTION_SQL = (
+    "SELECT s.plan_code, s.status FROM subscriptions s WHERE s.organization_id = :org "  # noqa: S608
+    f"AND s.status IN {IN_FORCE_SQL} "
     "ORDER BY s.current_period_end DESC NULLS LAST, s.id DESC LIMIT 1"
 )
 
@@ -106,7 +105,7 @@ def organization_plan(connection: Connection, organization_id: str) -> tuple[Pla
     """The organization's plan and the status of the subscription that gives it (None on free)."""
     row = connection.execute(
         text(
-            f"WITH live AS ({LIVE_SUBSCRIPTION_SQL}) "  # noqa: S608
+            f"WITH live AS ({IN_FORCE_SUBSCRIPTION_SQL}) "  # noqa: S608
             f"SELECT {_COLUMNS}, (SELECT status FROM live) FROM plans p "
             "WHERE p.code = COALESCE((SELECT plan_code FROM live), :free)"
         ),
@@ -118,16 +117,6 @@ def organization_plan(connection: Connection, organization_id: str) -> tuple[Pla
     return Plan(*row[:count]), row[count]
 
 
-_FIND_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org")
-_LOCK_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org FOR UPDATE")
-
-
-def _require_organization(connection: Connection, organization_id: str, *, lock: bool = False) -> None:
-    sql = _LOCK_ORGANIZATION if lock else _FIND_ORGANIZATION
-    if connection.execute(sql, {"org": organization_id}).first() is None:
-        raise UnknownOrganization(organization_id)
-
-
 def _count_agents(connection: Connection, organization_id: str) -> int:
     count: int = connection.execute(
         text("SELECT count(*) FROM agents WHERE organization_id = :org"), {"org": organization_id}
@@ -136,7 +125,7 @@ def _count_agents(connection: Connection, organization_id: str) -> int:
 
 
 def entitlements(connection: Connection, organization_id: str) -> Entitlements:
-    _require_organization(connection, organization_id)
+    require_organization(connection, organization_id)
     plan, status = organization_plan(connection, organization_id)
     return Entitlements(organization_id, plan, status, _count_agents(connection, organization_id))
 
@@ -159,7 +148,7 @@ def create_agent(
     The organization row is locked so that two concurrent creations cannot both take the last slot."""
     if not agent_id or len(agent_id) > 200 or agent_id.strip() != agent_id:
         raise InvalidInput("id", "must be 1-200 characters without surrounding spaces")
-    _require_organization(connection, organization_id, lock=True)
+    require_organization(connection, organization_id, lock=True)
     plan, _ = organization_plan(connection, organization_id)
     existing = connection.execute(
         text("SELECT name FROM agents WHERE organization_id = :org AND id = :id"),
@@ -185,7 +174,7 @@ def owner_plan(connection: Connection, owner_user_id: str) -> Plan:
         text(
             f"SELECT {_COLUMNS} FROM plans p WHERE p.code = :free OR p.code IN ("  # noqa: S608
             "SELECT s.plan_code FROM subscriptions s JOIN organizations o ON o.id = s.organization_id "
-            "WHERE o.owner_user_id = :owner AND s.status IN ('active', 'past_due')) "
+            f"WHERE o.owner_user_id = :owner AND s.status IN {IN_FORCE_SQL}) "
             "ORDER BY p.max_organizations DESC, p.monthly_price_cents DESC LIMIT 1"
         ),
         {"owner": owner_user_id, "free": FREE_PLAN},
@@ -202,7 +191,7 @@ def create_owned_organization(
     False (and no limit check) if it already exists."""
     # One owner's creations are serialised so that two at once cannot both take the last slot.
     connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner_user_id})
-    if connection.execute(_FIND_ORGANIZATION, {"org": organization_id}).first() is not None:
+    if organization_exists(connection, organization_id):
         return False
     owned: int = connection.execute(
         text("SELECT count(*) FROM organizations WHERE owner_user_id = :owner"), {"owner": owner_user_id}

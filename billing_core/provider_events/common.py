@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 
 from billing_core.errors import InvalidTransition, NotYet
 from billing_core.subscriptions import service, store
+from billing_core.subscriptions.state import SubscriptionStatus
 from billing_core.subscriptions.store import StoredSubscription
 
 Handler = Callable[[Connection, dict[str, Any], datetime], None]
@@ -55,7 +56,7 @@ def newer_than_seen(connection: Connection, sub: StoredSubscription, event_time:
 def set_cancel_at_period_end(
     connection: Connection, sub: StoredSubscription, cancel: bool, now: datetime
 ) -> None:
-    if sub.state.cancel_at_period_end == cancel or sub.state.status == "canceled":
+    if sub.state.cancel_at_period_end == cancel or sub.state.status == SubscriptionStatus.CANCELED:
         return
     try:
         if cancel:
@@ -67,15 +68,20 @@ def set_cancel_at_period_end(
 
 
 def mark_past_due(connection: Connection, sub: StoredSubscription, now: datetime) -> None:
-    if sub.state.status == "active":
+    if sub.state.status == SubscriptionStatus.ACTIVE:
         service.record_payment_failed(connection, sub.id, now)
 
 
 def end_now(connection: Connection, sub: StoredSubscription, now: datetime) -> None:
     """The provider deleted the subscription: canceled, no further grants; granted credits keep
     their own expiry."""
-    if sub.state.status != "canceled":
-        store.save(connection, sub.id, replace(sub.state, status="canceled", cancel_at_period_end=True), now)
+    if sub.state.status != SubscriptionStatus.CANCELED:
+        store.save(
+            connection,
+            sub.id,
+            replace(sub.state, status=SubscriptionStatus.CANCELED, cancel_at_period_end=True),
+            now,
+        )
 
 
 def pay_period(
@@ -86,7 +92,7 @@ def pay_period(
     if period_start < state.period_start:
         return  # an older period, paid long ago
     if period_start == state.period_start:
-        if state.status == "past_due":
+        if state.status == SubscriptionStatus.PAST_DUE:
             service.record_renewal_payment(connection, sub.id, period_start, now)
         return
     if period_start == state.period_end:

@@ -25,6 +25,7 @@ from billing_core.provider_events.common import (
 )
 from billing_core.provider_events.inbox import stored_object_metadata
 from billing_core.subscriptions import service, store
+from billing_core.subscriptions.state import IN_FORCE
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -103,7 +104,7 @@ def subscription_updated(connection: Connection, event: dict[str, Any], now: dat
     known = {(sub.state.plan_code, sub.state.interval), (sub.state.next_plan_code, sub.state.next_interval)}
     if target is None or target in known or sub.pending_upgrade_plan == target[0]:
         return
-    if sub.state.status in ("active", "past_due"):
+    if sub.state.status in IN_FORCE:
         # A plan changed at Stripe: an upgrade waits for its invoice, a downgrade for period end.
         service.request_plan_change(connection, sub.id, target[0], target[1], now)
 

@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import InvalidInput, UnknownOrganization
+from billing_core.errors import InvalidInput
+from billing_core.queries.organizations import require_organization
 
 GROUPS = ("model", "agent", "user", "tool", "day")
 MAX_DAYS = 366
@@ -111,11 +112,7 @@ def metrics(
         raise InvalidInput("to", "must not be before `from`")
     if (end - start).days + 1 > MAX_DAYS:
         raise InvalidInput("from", f"metrics cover at most {MAX_DAYS} days")
-    exists = connection.execute(
-        text("SELECT 1 FROM organizations WHERE id = :org"), {"org": organization_id}
-    ).first()
-    if exists is None:
-        raise UnknownOrganization(organization_id)
+    require_organization(connection, organization_id)
     low, high = day_bounds(start, end)
     rows = connection.execute(
         text(_statement(group_by)),

@@ -1,4 +1,4 @@
-"""Reading organizations: one by id, or an UnknownOrganization error."""
+"""Reading organizations: one by id, or whether it exists (an UnknownOrganization error if not)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ def get_organization(connection: Connection, organization_id: str) -> Organizati
     if row is None:
         raise UnknownOrganization(organization_id)
     return Organization(*row)
+
+
+def organization_exists(connection: Connection, organization_id: str) -> bool:
+    return connection.execute(_FIND_ORGANIZATION, {"org": organization_id}).first() is not None
+
+
+def require_organization(connection: Connection, organization_id: str, *, lock: bool = False) -> None:
+    """UnknownOrganization unless it exists; with `lock`, hold its row (FOR KEY SHARE would let a
+    concurrent insert of a dependent row through: FOR UPDATE serialises per-organization limits)."""
+    sql = _LOCK_ORGANIZATION if lock else _FIND_ORGANIZATION
+    if connection.execute(sql, {"org": organization_id}).first() is None:
+        raise UnknownOrganization(organization_id)
+
+
+_FIND_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org")
+_LOCK_ORGANIZATION = text("SELECT 1 FROM organizations WHERE id = :org FOR UPDATE")
 
 
 def ping(connection: Connection) -> None:

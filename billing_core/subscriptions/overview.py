@@ -12,6 +12,7 @@ from billing_core.errors import UnknownSubscription
 from billing_core.queries.organizations import get_organization
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions import store
+from billing_core.subscriptions.state import LIVE_SQL, SubscriptionStatus
 from billing_core.subscriptions.store import StoredSubscription
 
 
@@ -27,7 +28,7 @@ def next_grant_at(sub: machine.Subscription, now: datetime) -> datetime | None:
     """When the next monthly grant is due: the next monthly anniversary inside the paid period
     (yearly plans), else the renewal at the period's end. None when no grant will come (past due,
     paused, canceled, or canceled at period end with no month left)."""
-    if sub.status != "active":
+    if sub.status != SubscriptionStatus.ACTIVE:
         return None
     current = machine.grant_period_at(sub, now)
     if current is not None and current.end < sub.period_end:
@@ -38,8 +39,8 @@ def next_grant_at(sub: machine.Subscription, now: datetime) -> datetime | None:
 
 
 _LIVE = text(
-    "SELECT id, provider_customer_id FROM subscriptions WHERE organization_id = :org "
-    "AND status IN ('active', 'past_due', 'paused')"
+    "SELECT id, provider_customer_id FROM subscriptions WHERE organization_id = :org "  # noqa: S608
+    f"AND status IN {LIVE_SQL}"
 )
 
 

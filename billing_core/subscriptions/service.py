@@ -16,7 +16,7 @@ from billing_core.plans.catalog import get_plan_config
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions import store
 from billing_core.subscriptions.grants import already_granted, grant_for_period, granted_for_period
-from billing_core.subscriptions.state import GrantPeriod
+from billing_core.subscriptions.state import IN_FORCE, GrantPeriod, SubscriptionStatus
 from billing_core.subscriptions.store import StoredSubscription
 
 PROVIDERS = ("stripe", "recurrente", "manual")
@@ -65,7 +65,7 @@ def activate_subscription(
 
 
 def grant_due(connection: Connection, sub: StoredSubscription, period: GrantPeriod, now: datetime) -> bool:
-    if sub.state.status != "active":
+    if sub.state.status != SubscriptionStatus.ACTIVE:
         return False
     return grant_for_period(connection, sub, period, now)
 
@@ -76,9 +76,13 @@ def record_renewal_payment(
     """The payment of the billing period starting at `period_start` succeeded (on time or after
     past due): the period advances once, a scheduled downgrade applies, the first month is granted."""
     sub = store.load(connection, subscription_id)
-    if sub.state.period_start == period_start and sub.state.status in ("active", "past_due"):
+    if sub.state.period_start == period_start and sub.state.status in IN_FORCE:
         store.save(
-            connection, sub.id, replace(sub.state, status="active"), now, pending_upgrade=_pending(sub)
+            connection,
+            sub.id,
+            replace(sub.state, status=SubscriptionStatus.ACTIVE),
+            now,
+            pending_upgrade=_pending(sub),
         )
         sub = store.load(connection, subscription_id)
         period = machine.grant_period_at(sub.state, max(now, period_start))
@@ -156,7 +160,7 @@ def record_upgrade_payment(
     store.save(connection, sub.id, state, now)
     sub = store.load(connection, subscription_id)
     period = machine.grant_period_at(sub.state, now)
-    if period is None or sub.state.status != "active":
+    if period is None or sub.state.status != SubscriptionStatus.ACTIVE:
         return Applied(sub, False)
     kind = f"upgrade:{plan_code}"
     target = get_plan_config(connection, plan_code).terms

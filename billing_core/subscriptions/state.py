@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
 from billing_core.errors import InvalidTransition
 from billing_core.subscriptions.calendar import (
@@ -20,7 +21,30 @@ from billing_core.subscriptions.calendar import (
     prorate_cents,
 )
 
-STATUSES = ("incomplete", "active", "past_due", "paused", "canceled")
+
+class SubscriptionStatus(StrEnum):
+    """Where a subscription is in its life (the `subscriptions.status` column)."""
+
+    INCOMPLETE = "incomplete"  # created, first payment not confirmed yet
+    ACTIVE = "active"
+    PAST_DUE = "past_due"  # a renewal failed; the provider retries
+    PAUSED = "paused"
+    CANCELED = "canceled"
+
+
+# A live subscription has not ended: an organization holds at most one (a unique index says so).
+LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.PAUSED)
+# A live subscription that is in force: its plan is the organization's plan, its months are granted.
+IN_FORCE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+def _sql_list(statuses: tuple[SubscriptionStatus, ...]) -> str:
+    return "(" + ", ".join(f"'{s.value}'" for s in statuses) + ")"
+
+
+# The same sets as constant SQL lists, for fixed WHERE clauses: `status IN {IN_FORCE_SQL}`.
+LIVE_SQL = _sql_list(LIVE)
+IN_FORCE_SQL = _sql_list(IN_FORCE)
 
 
 @dataclass(frozen=True)
@@ -91,7 +115,7 @@ def due_grant_periods(sub: Subscription, now: datetime, *, rollover: bool = Fals
     """Grant periods that should have been granted by `now`. Only an active subscription gets
     grants; a period already over is not granted late (its credits would expire at once) unless
     the plan rolls unused credits over."""
-    if sub.status != "active":
+    if sub.status != SubscriptionStatus.ACTIVE:
         return []
     return [p for p in grant_periods(sub) if p.start <= now and (rollover or now < p.end)]
 
@@ -101,7 +125,7 @@ def activate(plan: PlanTerms, interval: str, paid_at: datetime) -> tuple[Subscri
     if interval not in INTERVAL_MONTHS:
         raise ValueError(f"unknown billing interval {interval!r}")
     start, end = billing_period(paid_at, interval, 0)
-    sub = Subscription(plan.code, interval, "active", paid_at, start, end)
+    sub = Subscription(plan.code, interval, SubscriptionStatus.ACTIVE, paid_at, start, end)
     first = grant_period_at(sub, paid_at)
     assert first is not None
     return sub, first
@@ -110,7 +134,7 @@ def activate(plan: PlanTerms, interval: str, paid_at: datetime) -> tuple[Subscri
 def renew(sub: Subscription) -> tuple[Subscription, GrantPeriod]:
     """The renewal payment succeeded (on time, or late after past_due): the next billing period
     starts where the last one ended, a scheduled downgrade takes effect, and its first month is due."""
-    if sub.status not in ("active", "past_due"):
+    if sub.status not in IN_FORCE:
         raise InvalidTransition("renew", sub.status)
     if sub.cancel_at_period_end:
         raise InvalidTransition("renew", "canceled at period end")
@@ -122,7 +146,7 @@ def renew(sub: Subscription) -> tuple[Subscription, GrantPeriod]:
         sub,
         plan_code=sub.next_plan_code or sub.plan_code,
         interval=interval,
-        status="active",
+        status=SubscriptionStatus.ACTIVE,
         anchor=anchor,
         period_start=start,
         period_end=end,
@@ -140,28 +164,28 @@ def _period_index(anchor: datetime, interval: str, start: datetime) -> int:
 
 def payment_failed(sub: Subscription) -> Subscription:
     """A renewal payment failed: past due, and no grant until it is paid."""
-    if sub.status not in ("active", "past_due"):
+    if sub.status not in IN_FORCE:
         raise InvalidTransition("mark past due", sub.status)
-    return replace(sub, status="past_due")
+    return replace(sub, status=SubscriptionStatus.PAST_DUE)
 
 
 def cancel_at_period_end(sub: Subscription) -> Subscription:
-    if sub.status not in ("active", "past_due"):
+    if sub.status not in IN_FORCE:
         raise InvalidTransition("cancel", sub.status)
     return replace(sub, cancel_at_period_end=True)
 
 
 def resume(sub: Subscription, now: datetime) -> Subscription:
     """Undo a cancellation before the period ends."""
-    if sub.status not in ("active", "past_due") or now >= sub.period_end:
+    if sub.status not in IN_FORCE or now >= sub.period_end:
         raise InvalidTransition("resume", sub.status if now < sub.period_end else "ended")
     return replace(sub, cancel_at_period_end=False)
 
 
 def end_period(sub: Subscription, now: datetime) -> Subscription:
     """At the end of the period a subscription canceled at period end becomes canceled."""
-    if sub.cancel_at_period_end and sub.status != "canceled" and now >= sub.period_end:
-        return replace(sub, status="canceled")
+    if sub.cancel_at_period_end and sub.status != SubscriptionStatus.CANCELED and now >= sub.period_end:
+        return replace(sub, status=SubscriptionStatus.CANCELED)
     return sub
 
 
@@ -177,7 +201,7 @@ def change_plan(
 ) -> tuple[Subscription, UpgradeQuote | None]:
     """An upgrade is quoted now (the prorated price difference of the rest of the billing period);
     an interval change, or a downgrade, is scheduled for the end of the period."""
-    if sub.status not in ("active", "past_due"):
+    if sub.status not in IN_FORCE:
         raise InvalidTransition("change the plan of", sub.status)
     if interval not in INTERVAL_MONTHS:
         raise ValueError(f"unknown billing interval {interval!r}")
@@ -197,7 +221,7 @@ def change_plan(
 
 def upgrade_paid(sub: Subscription, plan_code: str) -> Subscription:
     """The upgrade's charge was paid: the new plan applies from now on."""
-    if sub.status not in ("active", "past_due"):
+    if sub.status not in IN_FORCE:
         raise InvalidTransition("upgrade", sub.status)
     keep_next = sub.next_plan_code == plan_code  # an interval change scheduled with the upgrade
     return replace(

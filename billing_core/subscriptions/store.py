@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, text
 
 from billing_core.errors import UnknownSubscription
-from billing_core.subscriptions.state import Subscription
+from billing_core.subscriptions.state import LIVE_SQL, Subscription
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def live_for_organization(connection: Connection, organization_id: str) -> Store
     row = connection.execute(
         text(
             f"SELECT {_COLUMNS} FROM subscriptions WHERE organization_id = :org "  # noqa: S608
-            "AND status IN ('active', 'past_due', 'paused') FOR UPDATE"
+            f"AND status IN {LIVE_SQL} FOR UPDATE"
         ),
         {"org": organization_id},
     ).first()

@@ -15,6 +15,7 @@ from billing_core.subscriptions import state as machine
 from billing_core.subscriptions import store
 from billing_core.subscriptions.grants import PERIOD, already_granted
 from billing_core.subscriptions.service import grant_due
+from billing_core.subscriptions.state import IN_FORCE_SQL
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ _CANDIDATES = text(
     "AND g.period_start > :now - interval '28 days') ORDER BY s.id LIMIT :limit"
 )
 _ENDING = text(
-    "SELECT id FROM subscriptions WHERE status IN ('active', 'past_due') AND cancel_at_period_end "
+    f"SELECT id FROM subscriptions WHERE status IN {IN_FORCE_SQL} AND cancel_at_period_end "  # noqa: S608
     "AND current_period_end <= :now ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 

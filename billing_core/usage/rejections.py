@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 from billing_core.db.bulk import json_rows
 from billing_core.ledger.journal import payload_hash
 
-# Reasons a message can be parked for; `billing events rejected --reason R` filters on them.
+# Every reason a message or event can be parked for; `billing events rejected --reason R` filters on them.
 MALFORMED = "malformed"
 UNKNOWN_MODEL = "unknown_model"
 UNKNOWN_TOOL = "unknown_tool"
@@ -20,6 +20,8 @@ CONFLICT = "conflict"
 POISON = "poison_message"
 RETRIES_EXHAUSTED = "retries_exhausted"
 DEAD_LETTERED = "dead_lettered"
+UNMATCHED_REFUND = "unmatched_refund"  # a failure report still without its debit after the wait
+ORGANIZATION_MISMATCH = "organization_mismatch"  # a failure report naming another organization's debit
 
 
 @dataclass(frozen=True)
