@@ -69,7 +69,7 @@ class MessageCompleted:
         _require_aware("occurred_at", self.occurred_at)
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON shape the usage worker consumes (see the README's event contract)."""
+        """The JSON shape the usage worker consumes (docs/events.md)."""
         return {
             "event_id": self.event_id,
             "organization_id": self.organization_id,

@@ -4,7 +4,7 @@ partition = CRC-32 (IEEE 802.3, as zlib and most standard libraries compute it) 
 organization id's UTF-8 bytes, modulo the deployment's partition count. Each partition is its own
 queue, `<prefix>usage.<partition>`, consumed by one worker at a time, so every organization's
 debits are committed by one process at a time. A producer in another language implements the same
-two lines; the README pins test vectors.
+two lines; docs/events.md pins test vectors.
 """
 
 from __future__ import annotations

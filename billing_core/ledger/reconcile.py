@@ -1,4 +1,4 @@
-"""Reconciliation: every ledger invariant of ARCHITECTURE.md, checked over the whole database."""
+"""Reconciliation: every ledger invariant of docs/architecture.md, checked over the whole database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Decoding events from their JSON form (the contract of README.md), whoever produced them."""
+"""Decoding events from their JSON form (the contract of docs/events.md), whoever produced them."""
 
 from __future__ import annotations
 

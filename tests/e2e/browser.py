@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-# Where the tests leave a screenshot of every tab (named in README.md).
+# Where the tests leave a screenshot of every tab (named in docs/console.md).
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-screenshots"
 # The machine has no outside network: keep Chromium from trying to reach Google's services.
 _QUIET = [

@@ -1,4 +1,4 @@
-"""The worked examples of shared/notes/worked-examples.md, on the real PostgreSQL."""
+"""The worked examples of docs/worked-examples.md, on the real PostgreSQL."""
 
 from __future__ import annotations
 

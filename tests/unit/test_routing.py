@@ -1,5 +1,5 @@
 """The routing function every usage path shares: CRC-32 of the organization id modulo the
-partition count. These vectors are the wire contract (README, *The event contract*): a producer in
+partition count. These vectors are the wire contract (docs/events.md): a producer in
 another language must compute the same partitions."""
 
 from __future__ import annotations
