@@ -8,8 +8,8 @@ import time
 
 from producers import Publisher
 from tests.conftest import BROKER_URL
-from tests.ledger_helpers import create_org, setup_prices
-from tests.pipeline_helpers import (
+from tests.support.ledger import create_org, setup_prices
+from tests.support.pipeline import (
     completed,
     scalar,
     usage_rows,

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from producers import InteractionFailed, MessageCompleted, Publisher
 from tests.conftest import BROKER_URL
 from tests.e2e.worker_process import BILLING
-from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
-from tests.pipeline_helpers import (
+from tests.support.ledger import balance, cr, create_org, grant, setup_prices
+from tests.support.pipeline import (
     completed,
     rejected,
     scalar,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from tests.api_helpers import Api
-from tests.ledger_helpers import create_org, debit, event, grant, setup_prices
+from tests.support.api import Api
+from tests.support.ledger import create_org, debit, event, grant, setup_prices
 
 
 def test_walking_every_page_while_transactions_arrive_gives_no_duplicate_and_no_gap(database_url, engine):

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.api_helpers import Api, error_of, subscribe
-from tests.ledger_helpers import cr, create_org, debit, event, grant, refund, setup_prices
+from tests.support.api import Api, error_of, subscribe
+from tests.support.ledger import cr, create_org, debit, event, grant, refund, setup_prices
 
 
 @pytest.fixture

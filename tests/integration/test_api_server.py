@@ -16,7 +16,7 @@ from pathlib import Path
 
 from billing_cli.api_commands import start_api_server
 from billing_core.settings import Settings
-from tests.ledger_helpers import create_org
+from tests.support.ledger import create_org
 
 BILLING = str(Path(sys.executable).parent / "billing")
 

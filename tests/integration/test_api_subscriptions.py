@@ -12,9 +12,9 @@ from billing_core.plans.catalog import PlanConfig
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
 from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
-from tests.api_helpers import Api, error_of
-from tests.ledger_helpers import balance, committed, cr, create_org
-from tests.subscription_helpers import subscribed_lately
+from tests.support.api import Api, error_of
+from tests.support.ledger import balance, committed, cr, create_org
+from tests.support.subscriptions import subscribed_lately
 
 SUB = "/v1/organizations/acme/subscription"
 

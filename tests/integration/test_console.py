@@ -24,10 +24,10 @@ from billing_core.subscriptions.payment_port import (
     UpgradeCharge,
     UpgradeTarget,
 )
-from tests.api_helpers import ADMIN, Api, manual_subscription, subscribe
-from tests.fake_providers import FakeProviders, fake_providers
-from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
-from tests.subscription_helpers import subscribed_lately, with_stripe_prices
+from tests.support.api import ADMIN, Api, manual_subscription, subscribe
+from tests.support.ledger import committed, create_org, debit, event, grant, setup_prices
+from tests.support.providers import FakeProviders, fake_providers
+from tests.support.subscriptions import subscribed_lately, with_stripe_prices
 
 PAGE = "/console/organizations/acme/subscription"
 MORE = "/console/organizations/acme/transactions"

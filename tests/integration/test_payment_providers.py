@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_helpers import Api, error_of
-from tests.fake_providers import FakeProviders, fake_providers
-from tests.ledger_helpers import create_org
-from tests.subscription_helpers import subscribed_lately, with_stripe_prices
+from tests.support.api import Api, error_of
+from tests.support.ledger import create_org
+from tests.support.providers import FakeProviders, fake_providers
+from tests.support.subscriptions import subscribed_lately, with_stripe_prices
 
 STRIPE_KEY = "sk_test_fake_key_123"
 PUBLIC, SECRET = "pk_test_recurrente", "sk_test_recurrente_secret"
@@ -282,7 +282,7 @@ def test_a_recurrente_checkout_uses_the_price_configured_in_recurrente_when_the_
     from datetime import UTC, datetime
 
     from billing_core.plans.catalog import set_plan
-    from tests.ledger_helpers import committed
+    from tests.support.ledger import committed
 
     committed(
         engine,

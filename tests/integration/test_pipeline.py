@@ -8,8 +8,8 @@ import dramatiq
 
 from producers import MessageCompleted, Publisher, Unroutable, wire
 from tests.conftest import BROKER_URL
-from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices, violations
-from tests.pipeline_helpers import (
+from tests.support.ledger import balance, cr, create_org, grant, setup_prices, violations
+from tests.support.pipeline import (
     completed,
     publish_raw,
     rejected,
@@ -100,8 +100,8 @@ def test_a_rejected_unknown_model_is_charged_once_after_its_price_is_added_and_r
 
     from billing_core.pricing.catalog import NewModelPrice, add_model_prices
     from billing_core.usage.replay import replay_rejected_usage
-    from tests.ledger_helpers import committed
-    from tests.pipeline_helpers import AT
+    from tests.support.ledger import committed
+    from tests.support.pipeline import AT
 
     setup_prices(engine)
     create_org(engine, "acme")

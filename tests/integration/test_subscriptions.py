@@ -17,8 +17,8 @@ from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
 from billing_core.subscriptions.state import InvalidTransition
 from billing_core.subscriptions.sweeper import sweep
-from tests.ledger_helpers import balance, committed, cr, debit, event, setup_prices, violations
-from tests.subscription_helpers import (
+from tests.support.ledger import balance, committed, cr, debit, event, setup_prices, violations
+from tests.support.subscriptions import (
     at,
     example_plans,
     run_sweep,

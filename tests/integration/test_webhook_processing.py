@@ -12,8 +12,8 @@ from billing_cli.webhook_commands import sweep_inbox
 from billing_core.provider_events.common import NotYet
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.provider_events.processing import process_inbox_row
-from tests.ledger_helpers import balance, committed, cr, create_org, violations
-from tests.webhook_payloads import recurrente_payment_succeeded, stripe_event
+from tests.support.ledger import balance, committed, cr, create_org, violations
+from tests.support.webhook_payloads import recurrente_payment_succeeded, stripe_event
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
 FEB1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -250,7 +250,7 @@ def _with_items(event: dict, price: str) -> dict:
 
 
 def test_a_plan_changed_in_the_stripe_portal_is_applied_whichever_of_its_events_comes_first(engine):
-    from tests.subscription_helpers import with_stripe_prices
+    from tests.support.subscriptions import with_stripe_prices
 
     with_stripe_prices(engine)
     results = []
@@ -270,7 +270,7 @@ def test_a_plan_changed_in_the_stripe_portal_is_applied_whichever_of_its_events_
 
 
 def test_a_downgrade_made_in_the_stripe_portal_is_scheduled_for_the_end_of_the_period(engine):
-    from tests.subscription_helpers import with_stripe_prices
+    from tests.support.subscriptions import with_stripe_prices
 
     with_stripe_prices(engine)
     subscribed_at_stripe(engine, "acme", "sub_d", "c")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from tests.ledger_helpers import (
+from tests.support.ledger import (
     T0,
     balance,
     cr,
@@ -49,7 +49,7 @@ def test_a_gpt4o_message_with_cached_tokens_and_a_web_search_costs_1_625_credits
 def test_a_message_is_priced_with_the_version_in_effect_when_it_occurred(engine):
     setup_prices(engine)
     from billing_core.pricing.catalog import NewModelPrice, add_model_prices
-    from tests.ledger_helpers import committed
+    from tests.support.ledger import committed
 
     noon = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     from decimal import Decimal
