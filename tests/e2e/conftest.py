@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import BROKER_URL
+from tests.support.servers import BROKER_URL
 
 
 @pytest.fixture

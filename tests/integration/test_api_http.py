@@ -7,9 +7,9 @@ import re
 import socket
 
 from api.errors import api_error
-from tests.conftest import BROKER_URL
 from tests.support.api import Api, error_of
 from tests.support.ledger import create_org
+from tests.support.servers import BROKER_URL
 
 
 def test_unknown_paths_and_methods_answer_in_the_json_error_shape_never_html(database_url, engine):

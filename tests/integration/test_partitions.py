@@ -11,8 +11,8 @@ from dramatiq import Message
 from billing_core.settings import Settings
 from billing_core.usage import rejections
 from producers import Publisher, routing, wire
-from tests.conftest import BROKER_URL
 from tests.support.pipeline import completed, publish_raw, usage_queue, wait_until
+from tests.support.servers import BROKER_URL
 from workers.boot import boot
 from workers.broker import usage_queues
 from workers.dead_letters import DeadLetterSweeper

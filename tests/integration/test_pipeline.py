@@ -7,7 +7,6 @@ import json
 import dramatiq
 
 from producers import MessageCompleted, Publisher, Unroutable, wire
-from tests.conftest import BROKER_URL
 from tests.support.ledger import balance, cr, create_org, grant, setup_prices, violations
 from tests.support.pipeline import (
     completed,
@@ -19,6 +18,7 @@ from tests.support.pipeline import (
     wait_until,
     wait_until_broker_idle,
 )
+from tests.support.servers import BROKER_URL
 
 
 def test_bytes_from_the_producer_decode_as_a_dramatiq_message_for_the_usage_actor():
