@@ -24,7 +24,7 @@ def process_env(database_url: str, queue_prefix: str) -> dict[str, str]:
 @pytest.fixture
 def spawn_worker(process_env, tmp_path):  # type: ignore[no-untyped-def]
     """Make `billing worker` processes; every one still running is stopped after the test."""
-    from tests.e2e.worker_process import WorkerProcess
+    from tests.support.processes import WorkerProcess
 
     made: list[WorkerProcess] = []
 

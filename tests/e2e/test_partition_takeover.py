@@ -9,7 +9,6 @@ import threading
 import time
 
 from producers import Publisher, routing
-from tests.e2e.worker_process import BILLING, consumers_by_queue
 from tests.support.ledger import balance, cr, create_org, grant, setup_prices
 from tests.support.pipeline import (
     completed,
@@ -19,6 +18,7 @@ from tests.support.pipeline import (
     wait_until,
     wait_until_broker_idle,
 )
+from tests.support.processes import BILLING, consumers_by_queue
 from tests.support.servers import BROKER_URL
 
 ORGS = [f"org-{i}" for i in range(40)]

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import text
 
 from producers import InteractionFailed, MessageCompleted, Publisher
-from tests.e2e.worker_process import BILLING
 from tests.support.ledger import balance, cr, create_org, grant, setup_prices
 from tests.support.pipeline import (
     completed,
@@ -20,6 +19,7 @@ from tests.support.pipeline import (
     wait_until,
     wait_until_broker_idle,
 )
+from tests.support.processes import BILLING
 from tests.support.servers import BROKER_URL
 
 QUEUE_TYPES = pytest.mark.parametrize("queue_type", ["classic", "quorum"])

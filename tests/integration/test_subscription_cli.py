@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from billing_core.subscriptions import service
-from tests.integration.test_cli import billing
 from tests.support.ledger import committed, create_org
+from tests.support.processes import billing
 from tests.support.subscriptions import at, subscription_grants
 
 
