@@ -6,5 +6,7 @@
 - `refunds`: failure reports and the two paths that settle them;
 - `subscriptions`: worked example 7's plans and a clock the test moves;
 - `providers`: stand-ins for the payment providers (a local HTTP fake of Stripe and Recurrente);
-- `webhook_payloads`: provider events shaped like the real ones, signed with the providers' libraries.
+- `webhook_payloads`: provider events shaped like the real ones, signed with the providers' libraries;
+- `servers`: the PostgreSQL and RabbitMQ the tests use, and the database fixtures' admin statements;
+- `processes`: `billing` commands and `billing worker` processes run as an operator runs them.
 """
