@@ -16,17 +16,11 @@ import pytest
 from sqlalchemy import text
 
 from api.console.pages import HISTORY_PAGE
-from billing_core.plans.catalog import PlanConfig, set_plan
+from billing_core.plans.catalog import set_plan
 from billing_core.plans.plans import list_plans
-from billing_core.subscriptions.payment_port import (
-    CheckoutLink,
-    PaymentProviderError,
-    UpgradeCharge,
-    UpgradeTarget,
-)
 from tests.support.api import ADMIN, Api, manual_subscription, subscribe
 from tests.support.ledger import committed, create_org, debit, event, grant, setup_prices
-from tests.support.providers import FakeProviders, fake_providers
+from tests.support.providers import FakeProviders, RecordingProvider, fake_providers
 from tests.support.subscriptions import subscribed_lately, with_stripe_prices
 
 PAGE = "/console/organizations/acme/subscription"
@@ -124,48 +118,6 @@ def dom(response_or_html: Any) -> Node:
     builder.close()
     assert builder.stack == [builder.root], f"unclosed: {[n.tag for n in builder.stack[1:]]}"
     return builder.root
-
-
-# --- a payment provider that records what it is asked ------------------------------------------
-
-
-class RecordingProvider:
-    """Stands in for Stripe: records each call; with `refuse` set it raises as a declining provider."""
-
-    name = "stripe"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.refuse = False
-        self.upgrade_checkout_url: str | None = None
-
-    def _record(self, *call: Any) -> None:
-        self.calls.append(call)
-        if self.refuse:
-            raise PaymentProviderError("stripe", "Your card was declined.")
-
-    def create_checkout(
-        self, organization_id: str, plan: PlanConfig, interval: str, success: str, cancel: str, key: str
-    ) -> CheckoutLink:
-        self._record("checkout", organization_id, plan.code, interval, success, cancel)
-        return CheckoutLink("https://pay.test/c/1", "cs_1")
-
-    def create_portal_session(self, customer_id: str, return_url: str) -> str:
-        self._record("portal", customer_id, return_url)
-        return "https://portal.test/s/1"
-
-    def charge_upgrade(self, target: UpgradeTarget, amount_cents: int, key: str) -> UpgradeCharge:
-        self._record("upgrade", target.provider_subscription_id, target.plan.code, target.success_url)
-        return UpgradeCharge("in_9", self.upgrade_checkout_url)
-
-    def schedule_plan_change(self, target: UpgradeTarget, key: str) -> None:
-        self._record("schedule", target.provider_subscription_id, target.plan.code, target.interval)
-
-    def cancel_at_period_end(self, provider_subscription_id: str, key: str) -> None:
-        self._record("cancel", provider_subscription_id)
-
-    def resume(self, provider_subscription_id: str, key: str) -> None:
-        self._record("resume", provider_subscription_id)
 
 
 # --- fixtures and helpers -----------------------------------------------------------------------
@@ -559,7 +511,7 @@ def test_checkout_sends_the_browser_to_the_providers_checkout_for_the_chosen_pla
 
     assert response.status_code == 303
     assert response.headers["Location"] == "https://pay.test/c/1"
-    [(kind, org, plan, interval, success, cancel)] = provider.calls
+    [(kind, org, plan, interval, success, cancel, _key)] = provider.calls
     assert (kind, org, plan, interval) == ("checkout", "acme", "pro", "year")
     for url, notice in ((success, "checkout_done"), (cancel, "checkout_canceled")):
         parts = urllib.parse.urlsplit(url)
@@ -726,7 +678,7 @@ def test_an_upgrade_of_a_stripe_subscription_is_charged_with_a_notice(api, engin
 
     assert query_of(response.headers["Location"]) == {"tab": "plans", "notice": "upgrade_charged"}
     assert "charged to your saved payment method" in dom(follow(api, response)).by_id("notice").text
-    [(kind, sub_id, plan, success)] = provider.calls
+    [(kind, sub_id, plan, _amount, _key, success)] = provider.calls
     assert (kind, sub_id, plan) == ("upgrade", "sub_1", "business")
     assert query_of(success) == {"tab": "plans", "notice": "upgrade_pending"}
 
