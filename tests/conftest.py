@@ -9,7 +9,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from bench.scratch import delete_queues
+from billing_cli.processes import start_workers
 from billing_core.db.engine import normalize_url
+from billing_core.settings import Settings
 from migrations import runner
 from tests.support.servers import BROKER_URL, admin, url_for
 
@@ -55,9 +58,6 @@ def empty_database_url() -> Iterator[str]:
 @pytest.fixture
 def queue_prefix() -> Iterator[str]:
     """A unique queue prefix per test; its queues are deleted afterwards."""
-    from bench.scratch import delete_queues
-    from billing_core.settings import Settings
-
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     yield prefix
     delete_queues(BROKER_URL, Settings(queue_prefix=prefix))
@@ -65,16 +65,12 @@ def queue_prefix() -> Iterator[str]:
 
 @pytest.fixture
 def pipeline_settings(database_url: str, queue_prefix: str):  # type: ignore[no-untyped-def]
-    from billing_core.settings import Settings
-
     return Settings(database_url=database_url, broker_url=BROKER_URL, queue_prefix=queue_prefix)
 
 
 @pytest.fixture
 def workers(pipeline_settings, engine):  # type: ignore[no-untyped-def]
     """Dramatiq workers on the real RabbitMQ, in this process, writing to this test's database."""
-    from billing_cli.processes import start_workers
-
     running = start_workers(pipeline_settings, engine, threads=4)
     yield running
     running.stop()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import socket
 
+from sqlalchemy import create_engine
+
 from api.errors import api_error
 from tests.support.api import Api, error_of
 from tests.support.ledger import create_org
@@ -82,8 +84,6 @@ def test_healthz_answers_without_the_database_and_readyz_checks_database_and_bro
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(database_url):
-    from sqlalchemy import create_engine
-
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]

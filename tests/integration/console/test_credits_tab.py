@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from api.console.pages import HISTORY_PAGE
 from tests.support.api import Api
@@ -150,8 +150,6 @@ def test_history_text_from_events_is_escaped(api, engine):
 
 def test_times_and_days_are_utc_even_when_the_database_session_is_not(database_url, engine):
     """The ledger's instants come back in the session's time zone; the console says "UTC"."""
-    from sqlalchemy import create_engine
-
     setup_prices(engine)
     create_org(engine, "acme")
     now = datetime.now(UTC)
