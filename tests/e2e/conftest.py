@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from tests.conftest import BROKER_URL
+from tests.support.processes import WorkerProcess
+from tests.support.servers import BROKER_URL
 
 
 @pytest.fixture
@@ -24,8 +25,6 @@ def process_env(database_url: str, queue_prefix: str) -> dict[str, str]:
 @pytest.fixture
 def spawn_worker(process_env, tmp_path):  # type: ignore[no-untyped-def]
     """Make `billing worker` processes; every one still running is stopped after the test."""
-    from tests.e2e.worker_process import WorkerProcess
-
     made: list[WorkerProcess] = []
 
     def spawn(

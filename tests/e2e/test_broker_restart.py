@@ -7,9 +7,8 @@ import threading
 import time
 
 from producers import Publisher
-from tests.conftest import BROKER_URL
-from tests.ledger_helpers import create_org, setup_prices
-from tests.pipeline_helpers import (
+from tests.support.ledger import create_org, setup_prices
+from tests.support.pipeline import (
     completed,
     scalar,
     usage_rows,
@@ -17,6 +16,7 @@ from tests.pipeline_helpers import (
     wait_until,
     wait_until_broker_idle,
 )
+from tests.support.servers import BROKER_URL
 
 
 def rabbitmqctl(*args: str) -> None:

@@ -22,13 +22,13 @@ from billing_core.access.api_keys import create_api_key
 from billing_core.queries.balance import balance_view
 from billing_core.settings import Settings
 from producers import MessageCompleted, Publisher
-from tests.api_helpers import ADMIN, manual_subscription
-from tests.conftest import BROKER_URL
 from tests.e2e.browser import accessibility_violations, chromium, screenshot_path  # noqa: F401  (a fixture)
-from tests.fake_providers import FakeProviders, fake_providers
-from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
-from tests.pipeline_helpers import scalar, wait_until
-from tests.subscription_helpers import subscribed_lately, with_stripe_prices
+from tests.support.api import ADMIN, manual_subscription
+from tests.support.ledger import committed, create_org, debit, event, grant, setup_prices
+from tests.support.pipeline import scalar, wait_until
+from tests.support.providers import FakeProviders, fake_providers
+from tests.support.servers import BROKER_URL
+from tests.support.subscriptions import subscribed_lately, with_stripe_prices
 
 ORG_PAGE = "/console/organizations/acme/subscription"
 

@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from billing_cli.api_commands import start_server
 from billing_core.settings import Settings
-from tests.ledger_helpers import balance, cr, create_org
-from tests.pipeline_helpers import wait_until
+from tests.support.ledger import balance, cr, create_org
+from tests.support.pipeline import wait_until
 from webhooks.app import create_app
 from workers.scheduler import process_now
 

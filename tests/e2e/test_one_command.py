@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.worker_process import BILLING
+from tests.support.processes import BILLING
 
 
 def _stop_embedded_postgres(data_dir: Path) -> None:

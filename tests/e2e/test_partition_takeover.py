@@ -9,10 +9,8 @@ import threading
 import time
 
 from producers import Publisher, routing
-from tests.conftest import BROKER_URL
-from tests.e2e.worker_process import BILLING, consumers_by_queue
-from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices
-from tests.pipeline_helpers import (
+from tests.support.ledger import balance, cr, create_org, grant, setup_prices
+from tests.support.pipeline import (
     completed,
     rejected,
     scalar,
@@ -20,6 +18,8 @@ from tests.pipeline_helpers import (
     wait_until,
     wait_until_broker_idle,
 )
+from tests.support.processes import BILLING, consumers_by_queue
+from tests.support.servers import BROKER_URL
 
 ORGS = [f"org-{i}" for i in range(40)]
 
@@ -35,7 +35,9 @@ def test_a_killed_workers_partitions_move_to_the_other_and_nothing_is_lost_or_do
     for org in ORGS:
         create_org(engine, org)
         grant(engine, org, 10_000, f"seed-{org}")
-    env = {**process_env, "BILLING_STANDBY_DELAY": "2"}
+    # Long enough that both processes subscribe to their own partitions before either stands by for
+    # the other's, even on a loaded machine.
+    env = {**process_env, "BILLING_STANDBY_DELAY": "8"}
     first = spawn_worker(env, args=("--partitions", "0-3"))
     second = spawn_worker(env, args=("--partitions", "4-7"))
     first.start()

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from billing_core.pricing.catalog import NewModelPrice, add_model_prices
 from billing_core.usage import rejections
-from tests.api_helpers import Api, error_of, subscribe
-from tests.ledger_helpers import balance, committed, setup_prices
+from tests.support.api import Api, error_of, subscribe
+from tests.support.ledger import balance, committed, setup_prices
 
 
 @pytest.fixture
@@ -215,8 +215,6 @@ def test_rejected_events_are_listed_by_reason_and_replayed_once_their_price_exis
 
 
 def test_an_owner_may_own_as_many_organizations_as_their_best_plan_allows(database_url, engine):
-    from tests.api_helpers import Api, subscribe
-
     api = Api(database_url, engine)
     first = api.post("/v1/organizations", json={"id": "o1", "owner_user_id": "ana"})
     assert first.status_code == 201

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.api_helpers import ADMIN, Api, error_of, subscribe
-from tests.ledger_helpers import create_org, grant, setup_prices
+from tests.support.api import ADMIN, Api, error_of, subscribe
+from tests.support.ledger import create_org, grant, setup_prices
 
 LEVEL_OF_PLAN = {"free": "basic", "pro": "full", "business": "enterprise"}
 LEVELS = ("basic", "full", "enterprise")

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from billing_core.pricing.catalog import NewModelPrice, add_model_prices
-from tests.api_helpers import Api, error_of
-from tests.ledger_helpers import committed, create_org, debit, event, grant, setup_prices
+from tests.support.api import Api, error_of
+from tests.support.ledger import committed, create_org, debit, event, grant, setup_prices
 
 # unit-model: 1 credit per output token, input free; web_search 1 credit per call.
 FIVE_CREDITS = {

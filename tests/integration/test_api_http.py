@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 import socket
 
+from sqlalchemy import create_engine
+
 from api.errors import api_error
-from tests.api_helpers import Api, error_of
-from tests.conftest import BROKER_URL
-from tests.ledger_helpers import create_org
+from tests.support.api import Api, error_of
+from tests.support.ledger import create_org
+from tests.support.servers import BROKER_URL
 
 
 def test_unknown_paths_and_methods_answer_in_the_json_error_shape_never_html(database_url, engine):
@@ -82,8 +84,6 @@ def test_healthz_answers_without_the_database_and_readyz_checks_database_and_bro
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(database_url):
-    from sqlalchemy import create_engine
-
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]

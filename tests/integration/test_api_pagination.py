@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from tests.api_helpers import Api
-from tests.ledger_helpers import create_org, debit, event, grant, setup_prices
+from billing_core.queries import transaction_page
+from tests.support.api import Api
+from tests.support.ledger import create_org, debit, event, grant, setup_prices
 
 
 def test_walking_every_page_while_transactions_arrive_gives_no_duplicate_and_no_gap(database_url, engine):
@@ -73,11 +74,9 @@ def _nodes(plan: dict) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_a_deep_page_is_an_index_range_scan_starting_at_the_cursor_even_with_a_generic_plan(engine):
-    from billing_core.queries import transaction_page as module
-
     statement = (
-        module._SELECT.replace(":org", "$1")
-        + module._FILTERS["before"].replace(":before", "$2")
+        transaction_page._SELECT.replace(":org", "$1")
+        + transaction_page._FILTERS["before"].replace(":before", "$2")
         + " ORDER BY id DESC LIMIT $3"
     )
     with engine.connect() as c:

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.api_helpers import Api, error_of, subscribe
-from tests.ledger_helpers import cr, create_org, debit, event, grant, refund, setup_prices
+from billing_core.queries.balance import balance_view
+from tests.support.api import Api, error_of, subscribe
+from tests.support.ledger import cr, create_org, debit, event, grant, refund, setup_prices
 
 
 @pytest.fixture
@@ -230,8 +231,6 @@ def test_entitlements_follow_the_live_subscription_and_plans_are_listed(api, eng
 
 
 def test_the_balance_view_counts_the_periods_grants_net_usage_and_grants_expiring_soon(api, engine):
-    from billing_core.queries.balance import balance_view
-
     now = datetime.now(UTC)
     grant(engine, "acme", 50, "g1", at=now - timedelta(days=40))
     grant(engine, "acme", 30, "g2", at=now - timedelta(hours=2), expires_at=now + timedelta(days=2))

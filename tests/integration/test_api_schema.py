@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api_helpers import ADMIN, Api
-from tests.ledger_helpers import create_org, grant, setup_prices
+from tests.support.api import ADMIN, Api
+from tests.support.ledger import create_org, grant, setup_prices
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}

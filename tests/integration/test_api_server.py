@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +15,8 @@ from pathlib import Path
 
 from billing_cli.api_commands import start_api_server
 from billing_core.settings import Settings
-from tests.ledger_helpers import create_org
-
-BILLING = str(Path(sys.executable).parent / "billing")
+from tests.support.ledger import create_org
+from tests.support.processes import BILLING, local_ports
 
 
 def _free_port() -> int:
@@ -86,8 +84,6 @@ def _children(pid: int) -> list[int]:
 
 
 def test_billing_api_with_two_processes_shares_one_port_and_replaces_a_killed_process(database_url, engine):
-    from tests.e2e.worker_process import _local_ports
-
     create_org(engine, "acme")
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_TOKEN": "op-token"}
@@ -101,14 +97,14 @@ def test_billing_api_with_two_processes_shares_one_port_and_replaces_a_killed_pr
 
     def serving() -> list[int]:
         """The children that listen on the port."""
-        return [c for c in _children(process.pid) if port in _local_ports(c)]
+        return [c for c in _children(process.pid) if port in local_ports(c)]
 
     try:
         deadline = time.monotonic() + 30
         while len(serving()) < 2:
             assert time.monotonic() < deadline and process.poll() is None, "two processes never listened"
             time.sleep(0.2)
-        assert port not in _local_ports(process.pid) or len(serving()) == 2
+        assert port not in local_ports(process.pid) or len(serving()) == 2
         for _ in range(20):  # each on a new connection: the kernel spreads them over both
             assert _get(f"http://127.0.0.1:{port}/v1/organizations/acme/balance", "op-token")[0] == 200
         first, second = serving()

@@ -8,45 +8,14 @@ from typing import Any
 
 import pytest
 
-from billing_core.plans.catalog import PlanConfig
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
-from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
-from tests.api_helpers import Api, error_of
-from tests.ledger_helpers import balance, committed, cr, create_org
-from tests.subscription_helpers import subscribed_lately
+from tests.support.api import Api, error_of
+from tests.support.ledger import balance, committed, cr, create_org
+from tests.support.providers import RecordingProvider
+from tests.support.subscriptions import subscribed_lately
 
 SUB = "/v1/organizations/acme/subscription"
-
-
-class RecordingProvider:
-    name = "stripe"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def create_checkout(
-        self, organization_id: str, plan: PlanConfig, interval: str, success: str, cancel: str, key: str
-    ) -> CheckoutLink:
-        self.calls.append(("checkout", organization_id, plan.code, interval, key))
-        return CheckoutLink("https://pay.test/c/1", "cs_1")
-
-    def create_portal_session(self, customer_id: str, return_url: str) -> str:
-        self.calls.append(("portal", customer_id, return_url))
-        return "https://portal.test/s/1"
-
-    def charge_upgrade(self, target: UpgradeTarget, amount_cents: int, key: str) -> UpgradeCharge:
-        self.calls.append(("upgrade", target.provider_subscription_id, target.plan.code, amount_cents, key))
-        return UpgradeCharge("in_9")
-
-    def schedule_plan_change(self, target: UpgradeTarget, key: str) -> None:
-        self.calls.append(("schedule", target.provider_subscription_id, target.plan.code, target.interval))
-
-    def cancel_at_period_end(self, provider_subscription_id: str, key: str) -> None:
-        self.calls.append(("cancel", provider_subscription_id))
-
-    def resume(self, provider_subscription_id: str, key: str) -> None:
-        self.calls.append(("resume", provider_subscription_id))
 
 
 @pytest.fixture

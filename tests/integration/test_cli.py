@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-BILLING = str(Path(sys.executable).parent / "billing")
-
-
-def billing(url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url}
-    result = subprocess.run([BILLING, *args], env=env, capture_output=True, text=True, timeout=120)
-    if check:
-        assert result.returncode == 0, result.stderr + result.stdout
-    return result
+from tests.support.processes import billing
 
 
 def test_an_operator_migrates_seeds_prices_grants_credits_and_reads_the_balance(empty_database_url):

@@ -7,7 +7,7 @@ import threading
 
 from sqlalchemy import text
 
-from tests.ledger_helpers import balance, cr, create_org, debit, event, grant, setup_prices, violations
+from tests.support.ledger import balance, cr, create_org, debit, event, grant, setup_prices, violations
 
 
 def test_eight_threads_debiting_one_organization_with_overlapping_events_charge_each_event_once(engine):

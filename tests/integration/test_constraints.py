@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.ledger_helpers import create_org, debit, event, grant, setup_prices
+from tests.support.ledger import create_org, debit, event, grant, setup_prices
 
 
 def _insert_transaction(engine, **overrides):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from billing_core.ledger.usage import UsageEvent
-from tests.ledger_helpers import (
+from tests.support.ledger import (
     T0,
     balance,
     cr,

@@ -11,8 +11,9 @@ from dramatiq import Message
 from billing_core.settings import Settings
 from billing_core.usage import rejections
 from producers import Publisher, routing, wire
-from tests.conftest import BROKER_URL
-from tests.pipeline_helpers import completed, publish_raw, usage_queue, wait_until
+from tests.support.ledger import create_org, setup_prices
+from tests.support.pipeline import completed, publish_raw, usage_queue, usage_rows, wait_until
+from tests.support.servers import BROKER_URL
 from workers.boot import boot
 from workers.broker import usage_queues
 from workers.dead_letters import DeadLetterSweeper
@@ -140,9 +141,6 @@ def test_the_wire_format_names_the_partition_queue():
 def test_an_event_with_a_nul_character_is_rejected_and_kept_not_retried_forever(
     engine, workers, pipeline_settings
 ):
-    from tests.ledger_helpers import create_org, setup_prices
-    from tests.pipeline_helpers import usage_rows
-
     setup_prices(engine)
     create_org(engine, "acme")
     nul = {**completed("nul-1").to_wire(), "agent_id": "agent\x00one"}

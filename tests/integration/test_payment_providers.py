@@ -4,12 +4,15 @@ and what the endpoints answer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from tests.api_helpers import Api, error_of
-from tests.fake_providers import FakeProviders, fake_providers
-from tests.ledger_helpers import create_org
-from tests.subscription_helpers import subscribed_lately, with_stripe_prices
+from billing_core.plans.catalog import set_plan
+from tests.support.api import Api, error_of
+from tests.support.ledger import committed, create_org
+from tests.support.providers import FakeProviders, fake_providers
+from tests.support.subscriptions import subscribed_lately, with_stripe_prices
 
 STRIPE_KEY = "sk_test_fake_key_123"
 PUBLIC, SECRET = "pk_test_recurrente", "sk_test_recurrente_secret"
@@ -279,11 +282,6 @@ def test_a_recurrente_downgrade_is_refused_and_nothing_changes(api, engine, fake
 def test_a_recurrente_checkout_uses_the_price_configured_in_recurrente_when_the_plan_has_one(
     api, engine, fake
 ):
-    from datetime import UTC, datetime
-
-    from billing_core.plans.catalog import set_plan
-    from tests.ledger_helpers import committed
-
     committed(
         engine,
         lambda c: set_plan(

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from decimal import Decimal
 
 import dramatiq
+import pytest
+from sqlalchemy import text
 
+from billing_core.pricing.catalog import NewModelPrice, add_model_prices
+from billing_core.usage.replay import replay_rejected_usage
 from producers import MessageCompleted, Publisher, Unroutable, wire
-from tests.conftest import BROKER_URL
-from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices, violations
-from tests.pipeline_helpers import (
+from tests.support.ledger import balance, committed, cr, create_org, grant, setup_prices, violations
+from tests.support.pipeline import (
+    AT,
     completed,
     publish_raw,
     rejected,
@@ -19,6 +25,7 @@ from tests.pipeline_helpers import (
     wait_until,
     wait_until_broker_idle,
 )
+from tests.support.servers import BROKER_URL
 
 
 def test_bytes_from_the_producer_decode_as_a_dramatiq_message_for_the_usage_actor():
@@ -96,13 +103,6 @@ def test_a_message_mixing_valid_and_bad_events_charges_the_valid_ones_and_keeps_
 def test_a_rejected_unknown_model_is_charged_once_after_its_price_is_added_and_replayed(
     engine, workers, pipeline_settings
 ):
-    from decimal import Decimal
-
-    from billing_core.pricing.catalog import NewModelPrice, add_model_prices
-    from billing_core.usage.replay import replay_rejected_usage
-    from tests.ledger_helpers import committed
-    from tests.pipeline_helpers import AT
-
     setup_prices(engine)
     create_org(engine, "acme")
     with Publisher(BROKER_URL, queue_prefix=pipeline_settings.queue_prefix) as publisher:
@@ -122,18 +122,12 @@ def test_a_rejected_unknown_model_is_charged_once_after_its_price_is_added_and_r
 
 
 def test_publishing_to_a_queue_no_worker_declared_raises_unroutable(queue_prefix):
-    import pytest
-
     with pytest.raises(Unroutable), Publisher(BROKER_URL, queue_prefix=queue_prefix) as publisher:
         publisher.publish(completed("lost?"))
         publisher.flush()
 
 
 def test_event_validation_names_the_field():
-    from datetime import datetime
-
-    import pytest
-
     with pytest.raises(ValueError, match="output_tokens"):
         completed("x", output_tokens=-1)
     with pytest.raises(ValueError, match="occurred_at"):
@@ -165,7 +159,5 @@ def test_a_message_whose_argument_is_not_a_list_of_events_is_parked_as_malformed
     publish_raw(BROKER_URL, usage_queue(pipeline_settings.queue_prefix, "acme"), body)
     wait_until(lambda: scalar(engine, "SELECT count(*) FROM rejected_events") == 1, what="the parked message")
     with engine.connect() as c:
-        from sqlalchemy import text
-
         row = c.execute(text("SELECT kind, reason, payload FROM rejected_events")).one()
     assert (row.kind, row.reason, row.payload) == ("usage", "malformed", {"args": {"event_id": "lonely"}})

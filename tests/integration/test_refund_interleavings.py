@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from tests.ledger_helpers import balance, cr, create_org, grant, setup_prices, violations
-from tests.refund_helpers import charge, failure, report, wire_event
+from tests.support.ledger import balance, cr, create_org, grant, setup_prices, violations
+from tests.support.refunds import charge, failure, report, wire_event
 
 interactions = st.lists(
     st.tuples(st.integers(min_value=0, max_value=20), st.booleans(), st.integers(1, 3), st.integers(1, 2)),

@@ -9,8 +9,9 @@ from sqlalchemy import text
 
 from billing_core.errors import NothingToRefund
 from billing_core.ledger.refund_requests import refund_interaction
-from tests.ledger_helpers import T0, balance, committed, cr, create_org, grant, setup_prices, violations
-from tests.refund_helpers import charge, failure, flag, report, wire_event
+from tests.support.api import Api
+from tests.support.ledger import T0, balance, committed, cr, create_org, grant, setup_prices, violations
+from tests.support.refunds import charge, failure, flag, report, wire_event
 
 
 def _rows(engine, sql, **params):  # type: ignore[no-untyped-def]
@@ -109,8 +110,6 @@ def test_an_admin_refund_is_once_per_interaction_and_only_for_the_organizations_
 def test_an_admin_refund_over_http_takes_an_idempotency_key_and_answers_a_replay_identically(
     database_url, acme
 ):
-    from tests.api_helpers import Api
-
     charge(acme, [wire_event("m1", output_tokens=12), wire_event("m2", output_tokens=3)])
     api = Api(database_url, acme)
     path = "/v1/organizations/acme/refunds"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from billing_core.subscriptions import service
-from tests.integration.test_cli import billing
-from tests.ledger_helpers import committed, create_org
-from tests.subscription_helpers import at, subscription_grants
+from tests.support.ledger import committed, create_org
+from tests.support.processes import billing
+from tests.support.subscriptions import at, subscription_grants
 
 
 def test_an_operator_lists_plans_with_yearly_prices_and_changes_one(database_url):

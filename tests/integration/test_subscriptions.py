@@ -7,17 +7,21 @@ import threading
 from datetime import timedelta
 
 import pytest
+from dramatiq import Worker
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from billing_core.errors import InvalidInput, InvalidTransition
+from billing_core.ledger.grants import GrantRequest, grant_credits
 from billing_core.ledger.periods import current_period
 from billing_core.plans.catalog import get_plan_config
 from billing_core.queries.balance import balance_view
+from billing_core.settings import Settings
 from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
 from billing_core.subscriptions.sweeper import sweep
-from tests.ledger_helpers import balance, committed, cr, debit, event, setup_prices, violations
-from tests.subscription_helpers import (
+from tests.support.ledger import balance, committed, cr, debit, event, setup_prices, violations
+from tests.support.subscriptions import (
     at,
     example_plans,
     run_sweep,
@@ -25,6 +29,9 @@ from tests.subscription_helpers import (
     subscribe,
     subscription_grants,
 )
+from workers.actors import declare_actors
+from workers.broker import build_broker
+from workers.runtime import WorkerRuntime
 
 
 @pytest.fixture(autouse=True)
@@ -187,10 +194,6 @@ def test_past_due_withholds_the_grant_until_the_payment_two_days_later_then_gran
 
 
 def test_the_database_refuses_a_second_monthly_grant_for_the_same_period_whatever_its_key(engine):
-    from sqlalchemy.exc import IntegrityError
-
-    from billing_core.ledger.grants import GrantRequest, grant_credits
-
     sub = subscribe(engine, "acme")
     again = GrantRequest(
         "acme", cr(1000), "subscription_credit", "another-key", at(3, 15), at(4, 14),
@@ -201,13 +204,6 @@ def test_the_database_refuses_a_second_monthly_grant_for_the_same_period_whateve
 
 
 def test_the_grant_actor_applies_a_due_month_once_however_often_the_message_arrives(engine, database_url):
-    from dramatiq import Worker
-
-    from billing_core.settings import Settings
-    from workers.actors import declare_actors
-    from workers.broker import build_broker
-    from workers.runtime import WorkerRuntime
-
     sub = subscribe(engine, "acme", "year")
     broker = build_broker(Settings(database_url=database_url))
     actors = declare_actors(broker, WorkerRuntime(Settings(database_url=database_url), engine=engine))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from billing_core.db.uow import UnitOfWork, committed, read_only, run_in_transaction
-from tests.ledger_helpers import create_org
+from tests.support.ledger import create_org
 
 
 def names(engine: Engine) -> list[str]:

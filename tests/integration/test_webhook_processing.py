@@ -11,8 +11,10 @@ from sqlalchemy import text
 from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.provider_events.processing import process_inbox_row
-from tests.ledger_helpers import balance, committed, cr, create_org, violations
-from tests.webhook_payloads import recurrente_payment_succeeded, stripe_event
+from billing_core.subscriptions.service import change_plan_of_organization
+from tests.support.ledger import balance, committed, cr, create_org, violations
+from tests.support.subscriptions import with_stripe_prices
+from tests.support.webhook_payloads import recurrente_payment_succeeded, stripe_event
 from workers.scheduler import sweep_inbox
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -228,8 +230,6 @@ def test_a_recurrente_payment_activates_and_a_cancel_event_cancels_at_period_end
 
 
 def test_a_paid_upgrade_invoice_grants_the_difference_once_however_often_it_is_delivered(engine):
-    from billing_core.subscriptions.service import change_plan_of_organization
-
     subscribed_at_stripe(engine, "acme", "sub_u", "a")
     mid = JAN1 + timedelta(days=6)
     change = committed(engine, lambda c: change_plan_of_organization(c, "acme", "business", "month", mid))
@@ -250,8 +250,6 @@ def _with_items(event: dict, price: str) -> dict:
 
 
 def test_a_plan_changed_in_the_stripe_portal_is_applied_whichever_of_its_events_comes_first(engine):
-    from tests.subscription_helpers import with_stripe_prices
-
     with_stripe_prices(engine)
     results = []
     for n, update_first in enumerate([True, False]):
@@ -270,8 +268,6 @@ def test_a_plan_changed_in_the_stripe_portal_is_applied_whichever_of_its_events_
 
 
 def test_a_downgrade_made_in_the_stripe_portal_is_scheduled_for_the_end_of_the_period(engine):
-    from tests.subscription_helpers import with_stripe_prices
-
     with_stripe_prices(engine)
     subscribed_at_stripe(engine, "acme", "sub_d", "c")
     with engine.begin() as c:

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from billing_core.settings import Settings
-from tests.webhook_payloads import (
+from tests.support.webhook_payloads import (
     RECURRENTE_SECRET,
     STRIPE_SECRET,
     dumps,

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
-from tests.ledger_helpers import (
+from billing_core.errors import NothingToRefund
+from billing_core.pricing.catalog import NewModelPrice, add_model_prices
+from tests.support.ledger import (
     T0,
     balance,
+    committed,
     cr,
     create_org,
     debit,
@@ -48,11 +53,8 @@ def test_a_gpt4o_message_with_cached_tokens_and_a_web_search_costs_1_625_credits
 
 def test_a_message_is_priced_with_the_version_in_effect_when_it_occurred(engine):
     setup_prices(engine)
-    from billing_core.pricing.catalog import NewModelPrice, add_model_prices
-    from tests.ledger_helpers import committed
 
     noon = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    from decimal import Decimal
 
     committed(
         engine,
@@ -187,10 +189,6 @@ def test_an_event_for_an_unknown_organization_is_rejected_with_its_payload_and_o
 
 
 def test_refunding_an_event_that_was_never_debited_raises_a_named_error(engine):
-    import pytest
-
-    from billing_core.errors import NothingToRefund
-
     setup_prices(engine)
     create_org(engine, "acme")
     with pytest.raises(NothingToRefund):

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 from billing_core.plans.catalog import set_plan
 from billing_core.subscriptions import service
 from billing_core.subscriptions.sweeper import SweepResult, sweep
-from tests.ledger_helpers import committed, create_org
+from tests.support.ledger import committed, create_org
 
 MAR_14 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 

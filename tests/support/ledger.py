@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from billing_core.db.uow import UnitOfWork, run_in_transaction
 from billing_core.ledger.accounts import create_organization
@@ -119,8 +119,6 @@ def violations(engine: Engine) -> list[Violation]:
 
 
 def grant_remaining(engine: Engine, org: str) -> list[int]:
-    from sqlalchemy import text
-
     with engine.connect() as c:
         return [
             r

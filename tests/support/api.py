@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from billing_core.settings import Settings
-from tests.ledger_helpers import committed
+from tests.support.ledger import committed
 
 ADMIN = "admin-token-for-tests"
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from billing_core.ledger.refund_requests import FailureResult, flag_unmatched, handle_failures
 from billing_core.pricing.catalog import CatalogCache
 from billing_core.usage.ingest import IngestResult, ingest_usage
-from tests.ledger_helpers import T0, committed
+from tests.support.ledger import T0, committed
 
 
 def failure(

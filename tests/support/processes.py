@@ -1,4 +1,6 @@
-"""Start and kill `billing worker` as an operator would: a real process tree."""
+"""`billing` as an operator runs it: a command run to its end, `billing worker` started and killed
+as a real process tree, and what the OS and the broker say about those processes (their sockets, the
+consumers they hold)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,15 @@ import sys
 from pathlib import Path
 
 BILLING = str(Path(sys.executable).parent / "billing")
+
+
+def billing(url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `billing ARGS` against the database at `url` and wait for it (by default: successfully)."""
+    env = {**os.environ, "DATABASE_URL": url}
+    result = subprocess.run([BILLING, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
 
 
 class WorkerProcess:
@@ -60,7 +71,7 @@ def rabbitmqctl_rows(*args: str) -> list[list[str]]:
     return [line.split("\t") for line in out.splitlines()[1:] if line]
 
 
-def _local_ports(pid: int) -> set[int]:
+def local_ports(pid: int) -> set[int]:
     """The local TCP ports of a process's sockets, read from /proc."""
     inodes = set()
     try:
@@ -86,7 +97,7 @@ def _local_ports(pid: int) -> set[int]:
 def consumers_by_queue(prefix: str, workers: dict[str, int]) -> dict[str, list[tuple[str, bool]]]:
     """The broker's own consumer list: for each queue of `prefix`, (owner, active) per consumer,
     where owner is the name in `workers` (name -> OS pid) of the process the consumer belongs to."""
-    port_owner = {port: name for name, pid in workers.items() for port in _local_ports(pid)}
+    port_owner = {port: name for name, pid in workers.items() for port in local_ports(pid)}
     connection_port = {
         pid: int(port) for pid, port in rabbitmqctl_rows("list_connections", "pid", "peer_port")
     }

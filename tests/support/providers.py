@@ -1,5 +1,9 @@
-"""A small local HTTP server standing in for Stripe and Recurrente: it answers with objects shaped
-like theirs and records every request (method, path, headers, form or JSON body)."""
+"""Stand-ins for the payment providers.
+
+`FakeProviders` is a small local HTTP server standing in for Stripe and Recurrente, for the real
+adapters: it answers with objects shaped like theirs and records every request (method, path,
+headers, form or JSON body). `RecordingProvider` stands in for an adapter itself, injected into the
+app: it records what the payment port is asked."""
 
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from billing_core.errors import PaymentProviderError
+from billing_core.plans.catalog import PlanConfig
+from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
 
 
 @dataclass
@@ -138,3 +146,53 @@ def fake_providers() -> Iterator[FakeProviders]:
         yield server
     finally:
         server.stop()
+
+
+class RecordingProvider:
+    """Stands in for Stripe behind the payment port: records each call as a tuple, the call's kind
+    first (checkout: organization, plan, interval, success and cancel URLs, idempotency key; upgrade:
+    provider subscription, plan, amount in cents, idempotency key, success URL), and answers with
+    fixed links. With `refuse` set it raises as a declining provider (after recording the call); with
+    `upgrade_checkout_url` set an upgrade must be paid on that page."""
+
+    name = "stripe"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.refuse = False
+        self.upgrade_checkout_url: str | None = None
+
+    def _record(self, *call: Any) -> None:
+        self.calls.append(call)
+        if self.refuse:
+            raise PaymentProviderError("stripe", "Your card was declined.")
+
+    def create_checkout(
+        self, organization_id: str, plan: PlanConfig, interval: str, success: str, cancel: str, key: str
+    ) -> CheckoutLink:
+        self._record("checkout", organization_id, plan.code, interval, success, cancel, key)
+        return CheckoutLink("https://pay.test/c/1", "cs_1")
+
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        self._record("portal", customer_id, return_url)
+        return "https://portal.test/s/1"
+
+    def charge_upgrade(self, target: UpgradeTarget, amount_cents: int, key: str) -> UpgradeCharge:
+        self._record(
+            "upgrade",
+            target.provider_subscription_id,
+            target.plan.code,
+            amount_cents,
+            key,
+            target.success_url,
+        )
+        return UpgradeCharge("in_9", self.upgrade_checkout_url)
+
+    def schedule_plan_change(self, target: UpgradeTarget, key: str) -> None:
+        self._record("schedule", target.provider_subscription_id, target.plan.code, target.interval)
+
+    def cancel_at_period_end(self, provider_subscription_id: str, key: str) -> None:
+        self._record("cancel", provider_subscription_id)
+
+    def resume(self, provider_subscription_id: str, key: str) -> None:
+        self._record("resume", provider_subscription_id)

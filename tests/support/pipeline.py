@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pika
 from sqlalchemy import Engine, text
 
-from producers import MessageCompleted
+from bench.scratch import wait_for_queue
+from billing_core.settings import Settings
+from producers import MessageCompleted, Publisher, PublishError
+from producers.routing import DEFAULT_PARTITIONS, usage_queue_of
+from producers.routing import usage_queue as partition_queue
+from workers.broker import every_queue
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -56,8 +63,6 @@ def rejected(engine: Engine) -> list[tuple[str, str | None]]:
 
 def publish_raw(broker_url: str, queue: str, body: bytes) -> None:
     """Publish bytes as any producer could: persistent, mandatory, confirmed."""
-    import pika
-
     connection = pika.BlockingConnection(pika.URLParameters(broker_url))
     try:
         channel = connection.channel()
@@ -69,23 +74,16 @@ def publish_raw(broker_url: str, queue: str, body: bytes) -> None:
 
 def usage_queue(prefix: str, organization_id: str) -> str:
     """The partition queue the Publisher sends an organization's events to (default partitions)."""
-    from producers.routing import DEFAULT_PARTITIONS, usage_queue_of
-
     return f"{prefix}{usage_queue_of(organization_id, DEFAULT_PARTITIONS)}"
 
 
 def work_queues(prefix: str) -> list[str]:
     """Every queue of a deployment with this prefix (default partitions), without DQ/XQ."""
-    from billing_core.settings import Settings
-    from workers.broker import every_queue
-
     return [q for q in every_queue(Settings(queue_prefix=prefix)) if not q.endswith((".DQ", ".XQ"))]
 
 
 def broker_counts(prefix: str) -> dict[str, tuple[int, int]]:
     """(ready, unacknowledged) messages of every queue with this prefix, as the broker counts them."""
-    import subprocess
-
     out = subprocess.run(
         ["rabbitmqctl", "list_queues", "-q", "name", "messages_ready", "messages_unacknowledged"],
         capture_output=True,
@@ -114,9 +112,21 @@ def wait_until_broker_idle(prefix: str, timeout: float = 120) -> None:
 
 def wait_for_usage_queues(broker_url: str, prefix: str) -> None:
     """Return once workers have declared every usage partition queue of this prefix."""
-    from bench.scratch import wait_for_queue
-    from producers.routing import DEFAULT_PARTITIONS
-    from producers.routing import usage_queue as partition_queue
-
     for partition in range(DEFAULT_PARTITIONS):
         wait_for_queue(broker_url, f"{prefix}{partition_queue(partition)}")
+
+
+def publish_confirmed(
+    broker_url: str, prefix: str, events: list[MessageCompleted], attempts: int = 3
+) -> None:
+    """Publish as a producer should: when the broker refuses (a PublishError from flush), publish the
+    same events again (their ids make a repeat a duplicate), a few times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with Publisher(broker_url, queue_prefix=prefix) as publisher:
+                publisher.publish_many(events)
+            return
+        except PublishError:
+            if attempt == attempts:
+                raise
+            time.sleep(1.0)
