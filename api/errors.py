@@ -26,6 +26,8 @@ from billing_core.errors import (
     PlanNotOffered,
     ProviderNotConfigured,
     UnknownApiKey,
+    UnknownDelivery,
+    UnknownEndpoint,
     UnknownModel,
     UnknownOrganization,
     UnknownPlan,
@@ -97,7 +99,9 @@ def error_body(error: HTTPError) -> tuple[dict[str, Any], int, Any]:
 
 def domain_error(error: BillingError) -> HTTPError:
     """The HTTP form of a domain error."""
-    if isinstance(error, UnknownOrganization | UnknownApiKey | NothingToRefund):
+    if isinstance(
+        error, UnknownOrganization | UnknownApiKey | NothingToRefund | UnknownEndpoint | UnknownDelivery
+    ):
         return api_error(404, "not_found", str(error))
     if isinstance(error, IdempotencyConflict):
         return api_error(409, "idempotency_conflict", str(error), field="Idempotency-Key")

@@ -13,6 +13,7 @@ from billing_cli import (
     api_commands,
     bench_commands,
     ledger_commands,
+    notification_commands,
     plan_commands,
     price_commands,
     refund_commands,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--revision", default="head")
     mig.set_defaults(run=migrate)
     ledger_commands.register(sub)
+    notification_commands.register(sub)
     price_commands.register(sub)
     plan_commands.register(sub)
     scheduler_commands.register(sub)

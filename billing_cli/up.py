@@ -83,6 +83,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
         create_webhooks_app(settings, ctx.engine, enqueue=to.webhook), host=args.host, port=args.webhooks_port
     )
     sweeper = SweeperThread(ctx.engine, to, interval=60.0).start()
+    dispatcher = workers.notification_dispatcher()
     print(f"database: {database} (migrated; default prices seeded)")
     print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
     print("scheduler: a grant sweep every minute, grants on the grants queue")
@@ -95,6 +96,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     print("press Ctrl-C to stop", flush=True)
     ShutdownSignal().wait(args.exit_after)
     sweeper.stop()
+    dispatcher.stop()
     hooks.stop()
     api.stop()
     workers.stop()

@@ -193,3 +193,19 @@ class FreePlan(BillingError):
     def __init__(self, plan_code: str) -> None:
         super().__init__(f"plan {plan_code!r} is free")
         self.plan_code = plan_code
+
+
+class UnknownEndpoint(BillingError):
+    """Raised when an operation names a notification endpoint that does not exist (or not yours)."""
+
+    def __init__(self, endpoint_id: int) -> None:
+        super().__init__(f"unknown notification endpoint {endpoint_id}")
+        self.endpoint_id = endpoint_id
+
+
+class UnknownDelivery(BillingError):
+    """Raised when an operation names a notification delivery that does not exist."""
+
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__(f"unknown notification delivery {delivery_id}")
+        self.delivery_id = delivery_id

@@ -58,6 +58,23 @@ class Settings(BaseSettings):
         gt=0,
         description="how often a worker parks dead-lettered messages as rejected events",
     )
+    notifications_allow_private: bool = Field(
+        default=False,
+        alias="BILLING_NOTIFICATIONS_ALLOW_PRIVATE",
+        description="development and tests only: let notification endpoints be http:// or private addresses",
+    )
+    notification_disable_after_days: float = Field(
+        default=3.0,
+        alias="BILLING_NOTIFICATION_DISABLE_AFTER_DAYS",
+        gt=0,
+        description="an endpoint whose every delivery failed for this long is disabled",
+    )
+    notification_dispatch_interval_s: float = Field(
+        default=1.0,
+        alias="BILLING_NOTIFICATION_DISPATCH_INTERVAL",
+        gt=0,
+        description="how often a worker hands due notification deliveries to the queue",
+    )
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
     poison_redeliveries: int = Field(default=5, alias="BILLING_POISON_REDELIVERIES", ge=1)
     unmatched_refund_wait_s: int = Field(default=3600, alias="BILLING_UNMATCHED_REFUND_WAIT", ge=0)

@@ -23,6 +23,7 @@ class Actors:
     refund_failed_interactions: dramatiq.Actor[Any, Any]
     grant_due_credits: dramatiq.Actor[Any, Any]
     process_webhook: dramatiq.Actor[Any, Any]
+    deliver_notification: dramatiq.Actor[Any, Any]
 
 
 GRANT_ACTOR = "grant_due_credits"
@@ -87,9 +88,19 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
             raise dramatiq.Retry(str(wait), delay=NOT_YET_DELAY_MS) from None
 
     webhook = declare(process_webhook, WEBHOOK_ACTOR, queue(settings, "webhooks"))
+
+    def deliver_notification(delivery_id: Any) -> None:
+        """Send one notification delivery (its own retry schedule: a failure is logged, not raised)."""
+        if not isinstance(delivery_id, int):
+            park_malformed("notifications", delivery_id, "the message's argument must be a delivery id")
+            return
+        runtime.deliver_notification(delivery_id)
+
+    notify = declare(deliver_notification, "deliver_notification", queue(settings, "notifications"))
     return Actors(
         debit_usage=debit,
         refund_failed_interactions=refund,
         grant_due_credits=grant,
         process_webhook=webhook,
+        deliver_notification=notify,
     )

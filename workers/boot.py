@@ -19,6 +19,7 @@ from producers import routing, wire
 from workers.actors import Actors, declare_actors
 from workers.broker import KINDS, build_broker, queue, usage_queue, usage_queues
 from workers.dead_letters import ParkOnNack
+from workers.notifications import NotificationDispatcher
 from workers.poison import PoisonMessageGuard
 from workers.runtime import WorkerRuntime
 
@@ -67,6 +68,16 @@ class WorkerApp:
             self.broker.enqueue(
                 Message(queue_name=name, actor_name=wire.USAGE_ACTOR, args=(part,), kwargs={}, options={})
             )
+
+    def notification_dispatcher(self) -> NotificationDispatcher:
+        """Started: hands due notification deliveries to this broker's notifications queue."""
+        dispatcher = NotificationDispatcher(
+            lambda: self.runtime.engine,
+            self.actors.deliver_notification.send,
+            self.settings.notification_dispatch_interval_s,
+        )
+        dispatcher.start()
+        return dispatcher
 
     def drain(self, queue_names: Iterable[str]) -> None:
         """In-process broker only: wait until these queues are empty and every message is done."""

@@ -22,7 +22,7 @@ from dramatiq.errors import ConnectionClosed
 from billing_core.settings import Settings
 from producers import routing
 
-KINDS = ("usage", "refunds", "grants", "webhooks")
+KINDS = ("usage", "refunds", "grants", "webhooks", "notifications")
 
 
 def queue(settings: Settings, name: str) -> str:

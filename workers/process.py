@@ -91,10 +91,13 @@ def run_worker(settings: Settings, plan: WorkerPlan) -> int:
     stop = ShutdownSignal()
     sweeper = DeadLetterSweeper(app.runtime, now + standby, settings.dead_letter_interval_s)
     sweeper.start()
+    dispatcher = app.notification_dispatcher() if "notifications" in plan.kinds else None
     if standby and not stop.wait(settings.worker_standby_delay_s):
         app.declare(standby)
     stop.wait()
     sweeper.stop()
+    if dispatcher is not None:
+        dispatcher.stop()
     app.stop()
     return 0
 

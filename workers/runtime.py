@@ -22,6 +22,7 @@ from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage import rejections
 from billing_core.usage.ingest import IngestResult, PreparedUsage, prepare_usage, record_usage
 from workers.group_commit import GroupCommitter
+from workers.notifications import deliver
 
 log = logging.getLogger("billing.workers")
 
@@ -130,6 +131,9 @@ class WorkerRuntime:
     def process_webhook(self, inbox_id: int) -> str:
         """Apply one inbox row in one transaction; NotYet propagates so that the actor retries."""
         return committed(self.engine, lambda c: process_inbox_row(c, inbox_id, datetime.now(UTC)))
+
+    def deliver_notification(self, delivery_id: int) -> str | None:
+        return deliver(self.engine, self.settings, delivery_id)
 
     def park(self, rejection: rejections.Rejection) -> None:
         """Store one rejected message in its own committed transaction."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, text
@@ -15,11 +15,19 @@ from billing_core.ledger.drawdown import GrantBucket
 
 @dataclass
 class Account:
-    """An organization's balance row as locked by the current transaction."""
+    """An organization's balance row as locked by the current transaction, with its low-balance
+    alert state (notifications/alerts.py)."""
 
     organization_id: str
     balance: int
     overdraft: int
+    alert_thresholds: list[int] = field(default_factory=lambda: [20, 5])
+    alert_base: int = 0
+    alert_level: int = 0
+    balance_before: int = 0  # as locked, before this transaction's changes
+
+    def __post_init__(self) -> None:
+        self.balance_before = self.balance
 
 
 def create_organization(connection: Connection, organization_id: str, name: str | None = None) -> bool:
@@ -47,13 +55,14 @@ def lock_accounts(connection: Connection, organization_ids: Iterable[str]) -> di
         return {}
     result = connection.execute(
         text(
-            "SELECT organization_id, balance, overdraft FROM balances "
+            "SELECT organization_id, balance, overdraft, low_balance_thresholds, low_balance_base, "
+            "low_balance_level FROM balances "
             "WHERE organization_id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
             "ORDER BY organization_id FOR UPDATE"
         ),
         {"ids": json_values(ids)},
     )
-    return {org: Account(org, balance, overdraft) for org, balance, overdraft in result}
+    return {org: Account(org, *values) for org, *values in result}
 
 
 def lock_account(connection: Connection, organization_id: str) -> Account:
@@ -70,13 +79,24 @@ def save_accounts(connection: Connection, accounts: Iterable[Account], now: date
         return
     connection.execute(
         text(
-            "UPDATE balances b SET balance = v.balance, overdraft = v.overdraft, updated_at = :now "
-            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(org text, balance bigint, overdraft bigint) "
+            "UPDATE balances b SET balance = v.balance, overdraft = v.overdraft, "
+            "low_balance_base = v.base, low_balance_level = v.level, updated_at = :now "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+            "AS v(org text, balance bigint, overdraft bigint, base bigint, level integer) "
             "WHERE b.organization_id = v.org"
         ),
         {
             "rows": json_rows(
-                [{"org": a.organization_id, "balance": a.balance, "overdraft": a.overdraft} for a in rows]
+                [
+                    {
+                        "org": a.organization_id,
+                        "balance": a.balance,
+                        "overdraft": a.overdraft,
+                        "base": a.alert_base,
+                        "level": a.alert_level,
+                    }
+                    for a in rows
+                ]
             ),
             "now": now,
         },

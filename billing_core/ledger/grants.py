@@ -11,6 +11,8 @@ from billing_core.errors import IdempotencyConflict, InvalidInput, RetryableConf
 from billing_core.ledger.accounts import lock_account, save_accounts
 from billing_core.ledger.drawdown import Allocation, repay_overdraft
 from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows, payload_hash
+from billing_core.ledger.periods import allocated_in_period
+from billing_core.notifications import balance_alerts
 
 GRANT_TYPES = ("subscription_credit", "bonus")
 
@@ -116,5 +118,14 @@ def grant_credits(connection: Connection, request: GrantRequest, now: datetime) 
     inserted = insert_rows(connection, [row])
     if key not in inserted:  # the same key was written for another organization meanwhile
         raise RetryableConflict(key)
+    balance_alerts.after_credit(
+        connection,
+        account,
+        source=request.type,
+        amount=request.amount,
+        reference=request.idempotency_key,
+        now=now,
+        allocation=allocated_in_period(connection, request.organization_id, now),
+    )
     save_accounts(connection, [account], now)
     return GrantResult(inserted[key], grant_id, True, account.balance)

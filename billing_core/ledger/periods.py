@@ -39,3 +39,17 @@ def current_period(connection: Connection, organization_id: str, now: datetime) 
     anchor, period_end = row[0].astimezone(UTC), row[1].astimezone(UTC)
     months = max(months_between(anchor, now.astimezone(UTC)), 0)
     return add_months(anchor, months), min(add_months(anchor, months + 1), period_end)
+
+
+def allocated_in_period(connection: Connection, organization_id: str, now: datetime) -> int:
+    """Credits granted (subscription and bonus) in the current period: what the low-balance
+    thresholds are percentages of, and the balance view's "allocated"."""
+    start, end = current_period(connection, organization_id, now)
+    total = connection.execute(
+        text(
+            "SELECT COALESCE(SUM(amount), 0) FROM credit_transactions WHERE organization_id = :org "
+            "AND type IN ('subscription_credit', 'bonus') AND created_at >= :start AND created_at < :end"
+        ),
+        {"org": organization_id, "start": start, "end": end},
+    ).scalar_one()
+    return int(total)  # SUM of bigint is numeric

@@ -13,6 +13,7 @@ from billing_core.ledger.accounts import lock_account, save_accounts
 from billing_core.ledger.drawdown import Allocation, plan_refund
 from billing_core.ledger.journal import LedgerRow, insert_rows, payload_hash
 from billing_core.ledger.periods import current_period
+from billing_core.notifications import balance_alerts
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ def refund_usage(
     inserted = insert_rows(connection, [row])
     if key not in inserted:
         raise RetryableConflict(key)
+    balance_alerts.after_credit(
+        connection, account, source="refund", amount=amount, reference=event_id, now=now
+    )
     save_accounts(connection, [account], now)
     connection.execute(
         text(

@@ -31,6 +31,7 @@ from billing_core.ledger.accounts import (
 )
 from billing_core.ledger.drawdown import Allocation, draw
 from billing_core.ledger.journal import copy_new_rows, existing_hashes
+from billing_core.notifications import balance_alerts
 from billing_core.pricing.rules import MessageUsage, PricedMessage
 from billing_core.usage import rejections
 
@@ -203,6 +204,7 @@ def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now
         # ends the transaction with RetryableConflict: run again, it is then found in `stored`.
         copy_new_rows(connection, rows)
     save_grant_remainders(connection, drawn_from)
+    balance_alerts.after_debits(connection, (accounts[o] for o in orgs), now)
     save_accounts(connection, (accounts[o] for o in orgs), now)
     _add_to_daily_rollup(connection, new)
     rejections.record(connection, to_reject)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, text
 
 from billing_core.errors import UnknownSubscription
+from billing_core.notifications.subscription_events import Snapshot, notify_change
 from billing_core.subscriptions.state import LIVE_SQL, Subscription
 
 
@@ -110,6 +111,7 @@ def insert(
             "now": now,
         },
     ).scalar_one()
+    notify_change(connection, organization_id, subscription_id, None, _snapshot(state))
     return subscription_id
 
 
@@ -121,6 +123,15 @@ def save(
     *,
     pending_upgrade: tuple[str, int] | None = None,
 ) -> None:
+    """Write a subscription's new state, and the notifications the change is, in the caller's
+    transaction."""
+    old = connection.execute(
+        text(
+            "SELECT organization_id, plan_code, billing_interval, status, current_period_start, "
+            "current_period_end, cancel_at_period_end FROM subscriptions WHERE id = :id"
+        ),
+        {"id": subscription_id},
+    ).first()
     connection.execute(
         text(
             "UPDATE subscriptions SET plan_code = :plan, billing_interval = :interval, status = :status, "
@@ -144,4 +155,18 @@ def save(
             "upgrade_cents": pending_upgrade[1] if pending_upgrade else None,
             "now": now,
         },
+    )
+    if old is not None:
+        organization_id, *before = old
+        notify_change(connection, organization_id, subscription_id, Snapshot(*before), _snapshot(state))
+
+
+def _snapshot(state: Subscription) -> Snapshot:
+    return Snapshot(
+        state.plan_code,
+        state.interval,
+        state.status,
+        state.period_start,
+        state.period_end,
+        state.cancel_at_period_end,
     )

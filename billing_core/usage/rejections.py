@@ -10,6 +10,8 @@ from sqlalchemy import Connection, text
 
 from billing_core.db.bulk import json_rows
 from billing_core.ledger.journal import payload_hash
+from billing_core.notifications.events import USAGE_REJECTED
+from billing_core.notifications.outbox import emit
 
 # Every reason a message or event can be parked for; `billing events rejected --reason R` filters on them.
 MALFORMED = "malformed"
@@ -104,11 +106,23 @@ def record(connection: Connection, rejections: Sequence[Rejection]) -> int:
             "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(kind text, reason text, detail text, "
             "event_id text, organization_id text, payload jsonb, fingerprint text) "
             "ON CONFLICT (fingerprint) DO UPDATE SET status = 'pending', replayed_at = NULL "
-            "WHERE rejected_events.status = 'replayed' RETURNING id"
+            "WHERE rejected_events.status = 'replayed' RETURNING id, fingerprint"
         ),
         {"rows": json_rows(rows)},
     )
-    return len(result.all())
+    added = result.all()
+    by_fingerprint = {r.fingerprint: r for r in unique}
+    for row_id, fingerprint in added:
+        rejection = by_fingerprint[fingerprint]
+        if rejection.kind == "usage":  # platform-wide endpoints hear of what could not be charged
+            data = {
+                "rejected_event_id": row_id,
+                "reason": rejection.reason,
+                "detail": rejection.detail[:500],
+                "event_id": rejection.event_id,
+            }
+            emit(connection, USAGE_REJECTED, rejection.organization_id, data, f"{row_id}:{fingerprint}")
+    return len(added)
 
 
 @dataclass(frozen=True)
