@@ -21,7 +21,7 @@ from flask import g, request
 
 from api.errors import api_error
 from api.runtime import read, runtime, write
-from billing_core.access.api_keys import authenticate_key, record_key_use
+from billing_core.access.api_keys import authenticate_key, key_prefix, record_key_use
 from billing_core.plans.plans import access_allows
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +34,7 @@ class Principal:
     organization_id: str | None = None
     api_access: str | None = None
     key_id: int | None = None
+    key_prefix: str | None = None  # the public part of the API key (its budgets apply to its calls)
 
 
 def _bearer_token() -> str:
@@ -75,7 +76,9 @@ def authenticate() -> Principal:
             raise api_error(
                 401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE
             )
-        principal = Principal(False, identity.organization_id, identity.api_access, identity.key_id)
+        principal = Principal(
+            False, identity.organization_id, identity.api_access, identity.key_id, key_prefix(token)
+        )
     g.principal = principal
     return principal
 

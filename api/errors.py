@@ -26,14 +26,18 @@ from billing_core.errors import (
     PlanNotOffered,
     ProviderNotConfigured,
     UnknownApiKey,
+    UnknownBudget,
     UnknownDelivery,
     UnknownEndpoint,
+    UnknownHold,
     UnknownModel,
     UnknownOrganization,
     UnknownPlan,
     UnknownSubscription,
     UnknownTool,
 )
+from billing_core.money import micros_to_text
+from billing_core.spend.budgets import BudgetStatus
 
 log = logging.getLogger("billing.api")
 
@@ -95,6 +99,35 @@ def error_body(error: HTTPError) -> tuple[dict[str, Any], int, Any]:
         body["message"] = error.message or TYPES.get(status, "error").replace("_", " ")
     body.update(extra)
     return {"error": body}, status, error.headers
+
+
+NOT_FOUND = (
+    UnknownOrganization,
+    UnknownApiKey,
+    NothingToRefund,
+    UnknownEndpoint,
+    UnknownDelivery,
+    UnknownHold,
+    UnknownBudget,
+)
+
+
+def budget_exceeded(status: BudgetStatus) -> HTTPError:
+    """402 naming the hard budget that has no room: its scope, limit, spent, held and reset."""
+    b = status.budget
+    return api_error(
+        402,
+        "budget_exceeded",
+        f"the {b.period} budget of {b.scope} {b.scope_id or b.organization_id!r} does not cover this",
+        budget_id=str(b.id),
+        scope=b.scope,
+        scope_id=b.scope_id,
+        period=b.period,
+        limit=micros_to_text(b.limit_micros),
+        spent=micros_to_text(status.spent),
+        held=micros_to_text(status.held),
+        resets_at=status.window.resets_at.isoformat() if status.window.resets_at else "never",
+    )
 
 
 def domain_error(error: BillingError) -> HTTPError:

@@ -100,6 +100,11 @@ class EstimateIn(_Body):
 
 class CheckIn(_Body):
     estimate: EstimateIn | None = None
+    agent_id: Identifier | None = Field(default=None, description="the agent: its budgets are checked")
+    user_id: Identifier | None = Field(default=None, description="the user: their budgets are checked")
+    api_key: Identifier | None = Field(
+        default=None, description="an API key prefix whose budgets apply (default: the calling key's)"
+    )
 
 
 class OrganizationIn(_Body):

@@ -6,13 +6,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from apiflask import APIBlueprint
+from flask import g
 from sqlalchemy import Connection
 
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
 from api import present
 from api.auth import organization_access
 from api.cursor import decode_cursor
-from api.errors import api_error
+from api.errors import api_error, budget_exceeded
 from api.runtime import now, read, runtime
 from api.schemas_in import CheckIn, MetricsQuery, RangeQuery, TransactionsQuery
 from api.schemas_out import BalanceOut, CheckOut, EntitlementsOut, MetricsOut, TransactionPageOut, UsageOut
@@ -62,25 +63,46 @@ def get_balance(org: str) -> Any:
 @organization_access("basic")
 @bp.input(CheckIn, location="json", arg_name="body")
 @bp.output(CheckOut)
-@bp.doc(responses={402: "Insufficient credits: the error carries `balance` and `required`"})
+@bp.doc(
+    responses={
+        402: "`insufficient_credits` (with `balance`, `held` and `required`) or `budget_exceeded` (with the "
+        "budget's `scope`, `scope_id`, `period`, `limit`, `spent`, `held` and `resets_at`)"
+    }
+)
 def check_balance_view(org: str, body: CheckIn) -> Any:
     """Can the organization afford a message? 402 when it cannot.
 
-    Sufficient when the balance is positive and covers the estimate, priced with the current
-    prices as if every one of `max_output_tokens` were produced. Without an estimate: sufficient
-    when the balance is positive."""
+    Sufficient when the available balance (balance − credits held for turns in flight) is
+    positive and covers the estimate, priced with the current prices as if every one of
+    `max_output_tokens` were produced, and every hard budget covering the agent, user and API key
+    has room for it. Without an estimate: sufficient when the available balance is positive and no
+    covering hard budget is used up."""
     estimate = None
     if body.estimate is not None:
         e = body.estimate
         estimate = Estimate(e.model, e.input_tokens, e.max_output_tokens, e.tools)
-    at = now()
-    result = read(lambda c: check_balance(c, org, estimate, runtime().catalogs, at))
+    at, key = now(), body.api_key or g.principal.key_prefix
+    result = read(
+        lambda c: check_balance(
+            c,
+            org,
+            estimate,
+            runtime().catalogs,
+            at,
+            agent_id=body.agent_id,
+            user_id=body.user_id,
+            api_key=key,
+        )
+    )
+    if result.budget is not None:
+        raise budget_exceeded(result.budget)
     if not result.sufficient:
         raise api_error(
             402,
             "insufficient_credits",
             "the balance does not cover this message",
             balance=micros_to_text(result.balance),
+            held=micros_to_text(result.held),
             required=micros_to_text(result.required),
         )
     return {

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ProgrammingError
 from billing_cli import (
     api_commands,
     bench_commands,
+    budget_commands,
     ledger_commands,
     notification_commands,
     plan_commands,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--revision", default="head")
     mig.set_defaults(run=migrate)
     ledger_commands.register(sub)
+    budget_commands.register(sub)
     notification_commands.register(sub)
     price_commands.register(sub)
     plan_commands.register(sub)

@@ -209,3 +209,36 @@ class UnknownDelivery(BillingError):
     def __init__(self, delivery_id: int) -> None:
         super().__init__(f"unknown notification delivery {delivery_id}")
         self.delivery_id = delivery_id
+
+
+class InsufficientCredits(BillingError):
+    """Raised when a hold asks for more than the organization has available (balance − holds)."""
+
+    def __init__(self, available: int, required: int) -> None:
+        super().__init__("the available balance does not cover this")
+        self.available = available
+        self.required = required
+
+
+class BudgetExceeded(BillingError):
+    """Raised when a hold (or a check) would take a hard budget past its limit."""
+
+    def __init__(self, budget: object) -> None:
+        super().__init__("a budget does not cover this")
+        self.budget = budget  # a billing_core.spend.budgets.BudgetStatus
+
+
+class UnknownBudget(BillingError):
+    """Raised when an operation names a budget the organization does not have."""
+
+    def __init__(self, budget_id: int) -> None:
+        super().__init__(f"unknown budget {budget_id}")
+        self.budget_id = budget_id
+
+
+class UnknownHold(BillingError):
+    """Raised when an operation names a credit hold the organization does not have."""
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"unknown credit hold {hold_id}")
+        self.hold_id = hold_id

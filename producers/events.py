@@ -49,6 +49,8 @@ class MessageCompleted:
     user_id: str | None = None
     conversation_id: str | None = None
     occurred_at: datetime = field(default_factory=_now)
+    api_key: str | None = None  # the public prefix of the API key to bill this usage to (budgets)
+    hold_id: int | None = None  # the credit hold (POST .../holds) this message settles
 
     def __post_init__(self) -> None:
         for name in ("event_id", "organization_id", "agent_id", "model"):
@@ -63,9 +65,11 @@ class MessageCompleted:
             if tool not in KNOWN_TOOLS:
                 raise ValueError(f"tools: unknown tool {tool!r} (known: {', '.join(KNOWN_TOOLS)})")
             _require_count(f"tools.{tool}", count)
-        for name in ("user_id", "conversation_id"):
+        for name in ("user_id", "conversation_id", "api_key"):
             if getattr(self, name) is not None:
                 _require_id(name, getattr(self, name))
+        if self.hold_id is not None and (not isinstance(self.hold_id, int) or self.hold_id <= 0):
+            raise ValueError(f"hold_id: must be a positive integer, got {self.hold_id!r}")
         _require_aware("occurred_at", self.occurred_at)
 
     def to_wire(self) -> dict[str, Any]:
@@ -82,6 +86,7 @@ class MessageCompleted:
             "output_tokens": self.output_tokens,
             "tools": {k: v for k, v in self.tools.items() if v},
             "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
+            **{k: v for k, v in (("api_key", self.api_key), ("hold_id", self.hold_id)) if v is not None},
         }
 
     @classmethod

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from bench.scratch import delete_queues
+from bench.scratch import delete_queues, wait_for_queue
 from billing_cli.processes import start_workers
 from billing_core.db.engine import normalize_url
 from billing_core.settings import Settings
 from migrations import runner
+from tests.support.pipeline import work_queues
 from tests.support.servers import BROKER_URL, admin, url_for
 
 
@@ -70,7 +71,10 @@ def pipeline_settings(database_url: str, queue_prefix: str):  # type: ignore[no-
 
 @pytest.fixture
 def workers(pipeline_settings, engine):  # type: ignore[no-untyped-def]
-    """Dramatiq workers on the real RabbitMQ, in this process, writing to this test's database."""
+    """Dramatiq workers on the real RabbitMQ, in this process, writing to this test's database;
+    yielded once their consumers have declared every queue (a raw publish needs the queue)."""
     running = start_workers(pipeline_settings, engine, threads=4)
+    for name in work_queues(pipeline_settings.queue_prefix):
+        wait_for_queue(BROKER_URL, name)
     yield running
     running.stop()

@@ -23,6 +23,7 @@ from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import stale_pending
 from billing_core.provider_events.processing import process_inbox_row
 from billing_core.settings import Settings
+from billing_core.spend.holds import expire_holds
 from billing_core.subscriptions.sweeper import SweepResult, sweep
 from workers.boot import boot
 
@@ -86,20 +87,25 @@ def describe(result: SweepResult) -> str:
 class SweepReport:
     result: SweepResult
     stale_webhooks: int
+    expired_holds: int
 
     @property
     def eventful(self) -> bool:
         r = self.result
-        return bool(r.granted or r.due or r.expired or r.ended or self.stale_webhooks)
+        return bool(r.granted or r.due or r.expired or r.ended or self.stale_webhooks or self.expired_holds)
 
     def __str__(self) -> str:
-        return f"{describe(self.result)}; {self.stale_webhooks} stale webhook(s) resumed"
+        return (
+            f"{describe(self.result)}; {self.stale_webhooks} stale webhook(s) resumed; "
+            f"{self.expired_holds} expired hold(s) released"
+        )
 
 
 def sweep_once(engine: Engine, now: datetime, to: Senders | None) -> SweepReport:
-    """Both sweeps, the inbox first."""
+    """The sweeps: the inbox, what subscriptions make due, and expired credit holds."""
     stale = sweep_inbox(engine, now, to.webhook if to else None)
-    return SweepReport(run_sweep(engine, now, to.grant if to else None), stale)
+    result = run_sweep(engine, now, to.grant if to else None)
+    return SweepReport(result, stale, committed(engine, lambda c: expire_holds(c, now)))
 
 
 class SweeperThread:

@@ -63,6 +63,11 @@ def generate_key() -> tuple[str, str]:
     return prefix, f"{prefix}_{secrets.token_urlsafe(32)}"
 
 
+def key_prefix(secret: str) -> str:
+    """The public part of a whole key (what `api_key` budgets and events name)."""
+    return secret[: len(KEY_PREFIX) + 8]
+
+
 _KEY_COLUMNS = "id, organization_id, prefix, name, created_at, revoked_at, last_used_at"
 
 

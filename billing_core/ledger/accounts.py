@@ -24,6 +24,7 @@ class Account:
     alert_thresholds: list[int] = field(default_factory=lambda: [20, 5])
     alert_base: int = 0
     alert_level: int = 0
+    held: int = 0  # Σ the organization's active credit holds
     balance_before: int = 0  # as locked, before this transaction's changes
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ def lock_accounts(connection: Connection, organization_ids: Iterable[str]) -> di
     result = connection.execute(
         text(
             "SELECT organization_id, balance, overdraft, low_balance_thresholds, low_balance_base, "
-            "low_balance_level FROM balances "
+            "low_balance_level, held FROM balances "
             "WHERE organization_id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
             "ORDER BY organization_id FOR UPDATE"
         ),
@@ -80,9 +81,9 @@ def save_accounts(connection: Connection, accounts: Iterable[Account], now: date
     connection.execute(
         text(
             "UPDATE balances b SET balance = v.balance, overdraft = v.overdraft, "
-            "low_balance_base = v.base, low_balance_level = v.level, updated_at = :now "
+            "low_balance_base = v.base, low_balance_level = v.level, held = v.held, updated_at = :now "
             "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-            "AS v(org text, balance bigint, overdraft bigint, base bigint, level integer) "
+            "AS v(org text, balance bigint, overdraft bigint, base bigint, level integer, held bigint) "
             "WHERE b.organization_id = v.org"
         ),
         {
@@ -94,6 +95,7 @@ def save_accounts(connection: Connection, accounts: Iterable[Account], now: date
                         "overdraft": a.overdraft,
                         "base": a.alert_base,
                         "level": a.alert_level,
+                        "held": a.held,
                     }
                     for a in rows
                 ]

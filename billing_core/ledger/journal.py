@@ -60,6 +60,7 @@ class LedgerRow:
     tools: Mapping[str, int] | None = None
     model_price_id: int | None = None
     cost_breakdown: Mapping[str, Any] | None = field(default=None)
+    hold_id: int | None = None
 
 
 _COLUMNS: list[tuple[str, str]] = [
@@ -84,6 +85,7 @@ _COLUMNS: list[tuple[str, str]] = [
     ("cost_breakdown", "jsonb"),
     ("allocations", "jsonb"),
     ("occurred_at", "timestamptz"),
+    ("hold_id", "bigint"),
 ]
 
 # The statement is assembled from the constant column list above; values are one bound parameter.

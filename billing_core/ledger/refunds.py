@@ -14,6 +14,7 @@ from billing_core.ledger.drawdown import Allocation, plan_refund
 from billing_core.ledger.journal import LedgerRow, insert_rows, payload_hash
 from billing_core.ledger.periods import current_period
 from billing_core.notifications import balance_alerts
+from billing_core.spend.accounting import charge_budgets
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,17 @@ def refund_usage(
     """Return a usage debit's credits. One refund per event, whatever the retries."""
     debit = connection.execute(
         text(
-            "SELECT organization_id, amount, allocations, occurred_at, model, user_id, agent_id "
-            "FROM credit_transactions WHERE type = 'usage' AND event_id = :event_id"
+            "SELECT organization_id, amount, allocations, occurred_at, model, user_id, agent_id, created_at, "
+            "cost_breakdown ->> 'api_key' FROM credit_transactions WHERE type = 'usage' AND event_id "
+            "= :event_id"
         ),
         {"event_id": event_id},
     ).first()
     if debit is None:
         raise NothingToRefund(event_id)
-    organization_id, debited, allocations_raw, occurred_at, model, user_id, agent_id = debit
+    organization_id, debited, allocations_raw, occurred_at, model, user_id, agent_id, charged_at, api_key = (
+        debit
+    )
     account = lock_account(connection, organization_id)
     done = connection.execute(
         text("SELECT id, amount FROM credit_transactions WHERE type = 'refund' AND event_id = :e"),
@@ -104,6 +108,8 @@ def refund_usage(
     balance_alerts.after_credit(
         connection, account, source="refund", amount=amount, reference=event_id, now=now
     )
+    # The budgets it counted against get it back, in the windows of the debit's own time.
+    charge_budgets(connection, [(organization_id, agent_id, user_id, api_key, amount)], charged_at, sign=-1)
     save_accounts(connection, [account], now)
     connection.execute(
         text(

@@ -33,6 +33,7 @@ from billing_core.ledger.drawdown import Allocation, draw
 from billing_core.ledger.journal import copy_new_rows, existing_hashes
 from billing_core.notifications import balance_alerts
 from billing_core.pricing.rules import MessageUsage, PricedMessage
+from billing_core.spend.accounting import charge_budgets, settle_holds
 from billing_core.usage import rejections
 
 
@@ -47,8 +48,13 @@ class UsageEvent:
     occurred_at: datetime
     user_id: str | None = None
     conversation_id: str | None = None
+    api_key: str | None = None  # the public prefix of the API key the usage is billed to (budgets)
+    hold_id: int | None = None  # the credit hold this message's debit settles
 
     def payload(self) -> dict[str, Any]:
+        extra = {
+            name: getattr(self, name) for name in ("api_key", "hold_id") if getattr(self, name) is not None
+        }
         return {
             "event_id": self.event_id,
             "organization_id": self.organization_id,
@@ -61,6 +67,7 @@ class UsageEvent:
             "output_tokens": self.usage.output_tokens,
             "tools": {k: v for k, v in sorted(self.usage.tools.items()) if v},
             "occurred_at": self.occurred_at.isoformat(),
+            **extra,
         }
 
     def fingerprint(self) -> str:
@@ -84,6 +91,9 @@ class UsageEvent:
                 self.occurred_at.astimezone(UTC).isoformat(),
             )
         )
+        # Fields added later are appended only when set, so every older event keeps its fingerprint.
+        if self.api_key is not None or self.hold_id is not None:
+            canonical += f"\x1fkey={self.api_key or ''}\x1fhold={self.hold_id or ''}"
         return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
 
 
@@ -104,6 +114,8 @@ class PricedEvent:
         digest = event.fingerprint()
         tools = {k: v for k, v in sorted(usage.tools.items()) if v}
         breakdown = {**price.breakdown, "tool_price_ids": price.tool_price_ids}
+        if event.api_key is not None:
+            breakdown["api_key"] = event.api_key  # its budgets are given back if the debit is refunded
         object.__setattr__(self, "fingerprint", digest)
         columns = (
             usage_key(event.event_id),
@@ -138,6 +150,7 @@ class PricedEvent:
             *self._columns,
             f"[{drawn}]",
             self.event.occurred_at,
+            self.event.hold_id,
         )
 
 
@@ -204,6 +217,24 @@ def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now
         # ends the transaction with RetryableConflict: run again, it is then found in `stored`.
         copy_new_rows(connection, rows)
     save_grant_remainders(connection, drawn_from)
+    settle_holds(
+        connection,
+        accounts,
+        {
+            p.event.hold_id: (p.event.organization_id, p.event.event_id, p.price.cost_micros)
+            for p in new
+            if p.event.hold_id
+        },
+        now,
+    )
+    charge_budgets(
+        connection,
+        (
+            (p.event.organization_id, p.event.agent_id, p.event.user_id, p.event.api_key, p.price.cost_micros)
+            for p in new
+        ),
+        now,
+    )
     balance_alerts.after_debits(connection, (accounts[o] for o in orgs), now)
     save_accounts(connection, (accounts[o] for o in orgs), now)
     _add_to_daily_rollup(connection, new)

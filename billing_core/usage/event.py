@@ -11,9 +11,9 @@ from billing_core.ledger.usage import UsageEvent
 from billing_core.pricing.rules import MessageUsage
 
 _ID_FIELDS = ("event_id", "organization_id", "agent_id", "model")
-_OPTIONAL_IDS = ("user_id", "conversation_id")
+_OPTIONAL_IDS = ("user_id", "conversation_id", "api_key")
 _COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens")
-_KNOWN = {*_ID_FIELDS, *_OPTIONAL_IDS, *_COUNTS, "tools", "occurred_at"}
+_KNOWN = {*_ID_FIELDS, *_OPTIONAL_IDS, *_COUNTS, "tools", "occurred_at", "hold_id"}
 
 
 def _text(raw: Mapping[str, Any], name: str, *, required: bool) -> str | None:
@@ -74,4 +74,14 @@ def parse_usage_event(raw: object) -> UsageEvent:
         occurred_at=parse_time(raw.get("occurred_at")),
         user_id=optional["user_id"],
         conversation_id=optional["conversation_id"],
+        api_key=optional["api_key"],
+        hold_id=_hold_id(raw.get("hold_id")),
     )
+
+
+def _hold_id(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise InvalidInput("hold_id", f"must be the id of a credit hold (a positive integer), got {value!r}")
+    return value
