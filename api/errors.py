@@ -15,8 +15,10 @@ from flask import request
 from billing_core.errors import (
     AlreadySubscribed,
     BillingError,
+    BudgetExceeded,
     FreePlan,
     IdempotencyConflict,
+    InsufficientCredits,
     InvalidInput,
     InvalidTransition,
     NothingToRefund,
@@ -132,10 +134,18 @@ def budget_exceeded(status: BudgetStatus) -> HTTPError:
 
 def domain_error(error: BillingError) -> HTTPError:
     """The HTTP form of a domain error."""
-    if isinstance(
-        error, UnknownOrganization | UnknownApiKey | NothingToRefund | UnknownEndpoint | UnknownDelivery
-    ):
+    if isinstance(error, NOT_FOUND):
         return api_error(404, "not_found", str(error))
+    if isinstance(error, BudgetExceeded) and isinstance(error.budget, BudgetStatus):
+        return budget_exceeded(error.budget)
+    if isinstance(error, InsufficientCredits):
+        return api_error(
+            402,
+            "insufficient_credits",
+            str(error),
+            available=micros_to_text(error.available),
+            required=micros_to_text(error.required),
+        )
     if isinstance(error, IdempotencyConflict):
         return api_error(409, "idempotency_conflict", str(error), field="Idempotency-Key")
     if isinstance(error, PlanLimitReached):

@@ -41,6 +41,9 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.call("DELETE", path, **kwargs)
 
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.call("PUT", path, **kwargs)
+
     def create_org(self, org: str) -> None:
         response = self.post("/v1/organizations", json={"id": org})
         assert response.status_code in (200, 201), response.json
