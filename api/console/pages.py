@@ -16,6 +16,7 @@ from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
 from billing_core.queries.transactions import TransactionPage
 from billing_core.queries.usage_report import UsageReport, UsageTotals, group_by_model, usage_report
+from billing_core.spend.budgets import BudgetStatus, list_budgets
 from billing_core.subscriptions import state as machine
 from billing_core.subscriptions.overview import SubscriptionOverview, subscription_overview
 
@@ -52,6 +53,7 @@ class SubscriptionPage:
     usage: UsageReport
     chart: DailyChart
     models: list[ModelUsage]
+    budgets: list[BudgetStatus]
 
     @property
     def live(self) -> bool:
@@ -97,4 +99,5 @@ def subscription_page(connection: Connection, org: str, now: datetime) -> Subscr
         usage=usage,
         chart=chart,
         models=models,
+        budgets=list_budgets(connection, org, now),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from billing_core.spend.budgets import set_budget
 from tests.support.api import manual_subscription
 from tests.support.console import (
     PAGE,
@@ -14,7 +15,7 @@ from tests.support.console import (
     signed_in,
 )
 from tests.support.dom import dom
-from tests.support.ledger import debit, event, grant
+from tests.support.ledger import committed, cr, debit, event, grant
 
 
 def test_the_usage_chart_has_a_bar_per_day_of_the_period_so_far_and_a_row_per_model(api, engine):
@@ -98,3 +99,29 @@ def test_the_forecast_shows_credits_running_out_before_the_period_ends(api, engi
     assert "warn" in lasts["class"] and "Not enough to last" in lasts.text
     assert page.by_id("run-out-date").text == day_text(now)  # nothing left: today
     assert Decimal(page.by_id("usage-total").text) == Decimal(70)
+
+
+def test_the_usage_tab_shows_each_budget_with_its_use_limit_and_reset(api, engine):
+    now = datetime.now(UTC)
+    grant(engine, "acme", 100, "seed", at=now)
+    committed(
+        engine,
+        lambda c: set_budget(
+            c,
+            "acme",
+            scope="agent",
+            scope_id="agent-1",
+            period="total",
+            limit_micros=cr(50),
+            hard=True,
+            alert_thresholds=[80],
+            now=now,
+        ),
+    )
+    debit(engine, [event("m1", "acme", output_tokens=7, at=now)], now=now)
+    signed_in(api)
+    page = dom(get(api, f"{PAGE}?tab=usage"))
+    [row] = page.by_id("budgets").find_all("tr")[1:]
+    cells = [td.text for td in row.find_all("td")]
+    assert cells[:5] == ["agent agent-1", "total", "7.00", "50.00", "hard: checks refuse past it"]
+    assert cells[5] == "never"
