@@ -42,15 +42,25 @@ class BenchConfig:
     database_url: str
     broker_url: str
     rate: float | None = None  # events/s published steadily; None: all at once
+    budgets: int = 0  # budgets per organization (its agents' daily budgets, soft: the usage is not refused)
 
 
-def _setup_ledger(engine: Engine, orgs: int) -> None:
+def _setup_ledger(engine: Engine, orgs: int, budgets: int = 0) -> None:
     with engine.begin() as c:
         seed_bench_prices(c)
         now = datetime.now(UTC)
         for i in range(orgs):
             create_organization(c, f"org-{i}")
             grant_credits(c, GrantRequest(f"org-{i}", 10**15, "bonus", f"bench-{i}", now), now)
+        if budgets:  # every event's agent (agent-0..9) is covered by one of them
+            c.execute(
+                text(
+                    "INSERT INTO budgets (organization_id, scope, scope_id, period, limit_micros, hard) "
+                    "SELECT o.id, 'agent', 'agent-' || a, 'day', 10^15, false FROM organizations o "
+                    "CROSS JOIN generate_series(0, :n - 1) a"
+                ),
+                {"n": budgets},
+            )
 
 
 def _make_events(config: BenchConfig) -> list[MessageCompleted]:
@@ -140,7 +150,7 @@ def run_once(config: BenchConfig, workers: int) -> dict[str, object]:
     with scratch_database(config.database_url) as db_url, scratch_queues(config.broker_url) as prefix:
         engine = create_engine(normalize_url(db_url), pool_size=2)
         runner.upgrade(engine)
-        _setup_ledger(engine, config.orgs)
+        _setup_ledger(engine, config.orgs, config.budgets)
         events = _make_events(config)
         with engine.connect() as c:
             catalog = load_catalog(c)
@@ -219,6 +229,7 @@ def run_once(config: BenchConfig, workers: int) -> dict[str, object]:
         "workers": workers,
         "threads": config.threads,
         "rate": config.rate,
+        "budgets_per_org": config.budgets,
         "seconds": round(elapsed, 3),
         "publish_seconds": round(published, 3),
         "events_per_s": round(config.events / elapsed, 1),

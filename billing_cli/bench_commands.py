@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--rate", type=float, help="publish steadily at this many events/s (latency at a load)"
     )
     pipeline.add_argument("--threads", type=int, default=64, help="threads per worker process")
+    pipeline.add_argument("--budgets", type=int, default=0, help="daily agent budgets per organization")
     pipeline.add_argument("--json", action="store_true", help="print only the JSON line")
     pipeline.set_defaults(run=bench_pipeline)
     api = bench.add_parser("api", help="seed a scratch ledger; time API requests (p50/p99) through the app")
@@ -77,6 +78,7 @@ def bench_pipeline(ctx: CommandContext, args: argparse.Namespace) -> int:
         settings.database_url,
         settings.broker_url,
         args.rate,
+        args.budgets,
     )
     return main(config, args.json)
 

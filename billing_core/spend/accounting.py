@@ -96,13 +96,24 @@ def charge_budgets(
     if not budgets:
         return
     windows = {org: Windows(connection, org, now) for org in budgets}
+    # Per organization, scope and subject: the budgets covering it (a few dict lookups per debit).
+    index: dict[tuple[str, str, str], list[Budget]] = defaultdict(list)
+    for org, org_budgets in budgets.items():
+        for budget in org_budgets:
+            index[(org, budget.scope, budget.scope_id)].append(budget)
+    spent: dict[tuple[str, str, str | None, str | None], int] = defaultdict(int)
+    for org, agent, user, api_key, cost in rows:
+        if org in budgets:
+            spent[(org, agent, user, api_key)] += sign * cost
     added: dict[WindowKey, int] = defaultdict(int)
     by_id: dict[int, Budget] = {}
-    for org, agent, user, api_key, cost in rows:
-        for budget in budgets.get(org, []):
-            if budget.covers(agent, user, api_key):
+    for (org, agent, user, api_key), cost in spent.items():
+        for subject in (("organization", ""), ("agent", agent), ("user", user), ("api_key", api_key)):
+            if subject[1] is None:
+                continue
+            for budget in index.get((org, subject[0], subject[1]), ()):
                 by_id[budget.id] = budget
-                added[(budget.id, windows[org].of(budget.period).start)] += sign * cost
+                added[(budget.id, windows[org].of(budget.period).start)] += cost
     if not added:
         return
     keys = sorted(added)
