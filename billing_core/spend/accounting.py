@@ -22,7 +22,7 @@ from billing_core.ledger.accounts import Account
 from billing_core.money import micros_to_text
 from billing_core.notifications.events import BUDGET_EXCEEDED, BUDGET_THRESHOLD
 from billing_core.notifications.outbox import emit
-from billing_core.spend.budgets import Budget, Windows, budgets_of
+from billing_core.spend.budgets import ALL_TIME, Budget, Windows, budgets_of
 
 WindowKey = tuple[int, datetime]  # (budget id, window start)
 
@@ -82,6 +82,34 @@ def settle_holds(
     release_windows(connection, windows)
 
 
+# One statement for a group of debits: their costs summed per (organization, agent, user, key) are
+# matched to the budgets covering them, added to each budget's current window, and the windows whose
+# spend reached a new alert mark come back (with what the notification says).
+_CHARGE = text(
+    "WITH debit(org, agent, usr, akey, cost) AS (SELECT * FROM unnest(CAST(:orgs AS text[]), "
+    "CAST(:agents AS text[]), CAST(:users AS text[]), CAST(:keys AS text[]), CAST(:costs AS bigint[]))), "
+    "month(org, start) AS (SELECT * FROM unnest(CAST(:month_orgs AS text[]), "
+    "CAST(:month_starts AS timestamptz[]))), "
+    "added AS (SELECT b.id, CASE b.period WHEN 'total' THEN CAST(:all_time AS timestamptz) "
+    "WHEN 'day' THEN CAST(:day AS timestamptz) ELSE m.start END AS start, SUM(d.cost) AS cost "
+    "FROM debit d JOIN budgets b ON b.organization_id = d.org AND (b.scope = 'organization' "
+    "OR (b.scope = 'agent' AND b.scope_id = d.agent) OR (b.scope = 'user' AND b.scope_id = d.usr) "
+    "OR (b.scope = 'api_key' AND b.scope_id = d.akey)) LEFT JOIN month m ON m.org = d.org "
+    "GROUP BY 1, 2), "
+    "up AS (INSERT INTO budget_windows (budget_id, window_start, spent) SELECT id, start, cost FROM added "
+    "WHERE start IS NOT NULL ON CONFLICT (budget_id, window_start) DO UPDATE "
+    "SET spent = budget_windows.spent + EXCLUDED.spent RETURNING budget_id, window_start, spent, "
+    "alert_level) "
+    "SELECT up.budget_id, up.window_start, up.spent, up.alert_level FROM up JOIN budgets b ON b.id = "
+    "up.budget_id "
+    "WHERE :notify AND (SELECT count(*) FROM unnest(b.alert_thresholds || 100) p(pct) "
+    "WHERE up.spent * 100 >= b.limit_micros * p.pct) > up.alert_level"
+)
+_MONTHLY = text(
+    "SELECT DISTINCT organization_id FROM budgets WHERE period = 'month' AND organization_id = ANY(:orgs)"
+)
+
+
 def charge_budgets(
     connection: Connection,
     debits: Iterable[tuple[str, str, str | None, str | None, int]],
@@ -89,47 +117,36 @@ def charge_budgets(
     *,
     sign: int = 1,
 ) -> None:
-    """Add (sign=1) or give back (sign=-1) costs to the budget windows covering each debit:
-    (organization, agent, user, api key, cost). Nothing to do without a budget: one query."""
-    rows = list(debits)
-    budgets = budgets_of(connection, sorted({r[0] for r in rows}))
-    if not budgets:
+    """Add (sign=1) or give back (sign=-1) costs to the current windows of the budgets covering each
+    debit: (organization, agent, user, api key, cost). Set-based: one statement (and one query for
+    the organizations with monthly budgets, whose window is their current period)."""
+    summed: dict[tuple[str, str, str | None, str | None], int] = defaultdict(int)
+    for org, agent, user, api_key, cost in debits:
+        summed[(org, agent, user, api_key)] += sign * cost
+    if not summed:
         return
-    windows = {org: Windows(connection, org, now) for org in budgets}
-    # Per organization, scope and subject: the budgets covering it (a few dict lookups per debit).
-    index: dict[tuple[str, str, str], list[Budget]] = defaultdict(list)
-    for org, org_budgets in budgets.items():
-        for budget in org_budgets:
-            index[(org, budget.scope, budget.scope_id)].append(budget)
-    spent: dict[tuple[str, str, str | None, str | None], int] = defaultdict(int)
-    for org, agent, user, api_key, cost in rows:
-        if org in budgets:
-            spent[(org, agent, user, api_key)] += sign * cost
-    added: dict[WindowKey, int] = defaultdict(int)
-    by_id: dict[int, Budget] = {}
-    for (org, agent, user, api_key), cost in spent.items():
-        for subject in (("organization", ""), ("agent", agent), ("user", user), ("api_key", api_key)):
-            if subject[1] is None:
-                continue
-            for budget in index.get((org, subject[0], subject[1]), ()):
-                by_id[budget.id] = budget
-                added[(budget.id, windows[org].of(budget.period).start)] += cost
-    if not added:
-        return
-    keys = sorted(added)
-    result = connection.execute(
-        text(
-            "INSERT INTO budget_windows (budget_id, window_start, spent) "
-            "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:starts AS timestamptz[]), "
-            "CAST(:amounts AS bigint[])) "
-            "ON CONFLICT (budget_id, window_start) DO UPDATE SET spent = budget_windows.spent + "
-            "EXCLUDED.spent "
-            "RETURNING budget_id, window_start, spent, alert_level"
-        ),
-        {"ids": [k[0] for k in keys], "starts": [k[1] for k in keys], "amounts": [added[k] for k in keys]},
+    orgs = sorted({k[0] for k in summed})
+    monthly = [org for (org,) in connection.execute(_MONTHLY, {"orgs": orgs})]
+    month_starts = [Windows(connection, org, now).of("month").start for org in monthly]
+    keys = list(summed)
+    crossed = connection.execute(
+        _CHARGE,
+        {
+            "orgs": [k[0] for k in keys],
+            "agents": [k[1] for k in keys],
+            "users": [k[2] for k in keys],
+            "keys": [k[3] for k in keys],
+            "costs": [summed[k] for k in keys],
+            "month_orgs": monthly,
+            "month_starts": month_starts,
+            "all_time": ALL_TIME,
+            "day": Windows(connection, orgs[0], now).of("day").start,
+            "notify": sign > 0,
+        },
     ).all()
-    if sign > 0:
-        _alerts(connection, by_id, result, now)
+    if crossed:
+        budgets = {b.id: b for org_budgets in budgets_of(connection, orgs).values() for b in org_budgets}
+        _alerts(connection, budgets, crossed, now)
 
 
 def _level(spent: int, budget: Budget) -> int:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from billing_core.errors import BudgetExceeded, InsufficientCredits
+from billing_core.notifications import endpoints
 from billing_core.spend import budgets
 from billing_core.spend.holds import HoldRequest, create_hold, end_hold, expire_holds
 from tests.support.api import Api, error_of
@@ -307,3 +308,28 @@ def test_any_interleaving_keeps_available_and_every_budgets_spend_exact(engine, 
 def _has_prices(engine) -> bool:  # type: ignore[no-untyped-def]
     with engine.connect() as c:
         return bool(c.execute(text("SELECT count(*) FROM model_prices")).scalar_one())
+
+
+def test_a_budget_window_notifies_each_alert_threshold_and_its_limit_once(api, engine):
+    grant(engine, "acme", 1_000, "seed", at=NOW)
+    committed(
+        engine,
+        lambda c: endpoints.add_endpoint(
+            c, "http://127.0.0.1:9/hooks", organization_id=None, event_types=None, allow_private=True
+        ),
+    )
+    budget(api, "agent", "a", "day", "100", alert_thresholds=[50, 80])
+    for i, credits in enumerate((30, 30, 10, 25, 10, 40)):  # 30, 60, 70, 95, 105, 145
+        spend(engine, f"m{i}", credits, agent="a")
+    with engine.connect() as c:
+        rows = c.execute(
+            text(
+                "SELECT event_type, payload -> 'data' ->> 'threshold_percent' FROM notification_events "
+                "WHERE event_type LIKE 'budget.%' ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("budget.threshold", "50"),
+        ("budget.threshold", "80"),
+        ("budget.exceeded", "100"),
+    ]
