@@ -29,7 +29,14 @@ from migrations import runner
 
 GRANT = 10**15  # micro-credits per organization: never exhausted by the seeded usage
 SPAN_DAYS = 90
-TARGETS_MS = {"balance": 5, "transactions_first": 15, "transactions_deep": 15, "usage_31d": 30}
+TARGETS_MS = {
+    "balance": 5,
+    "transactions_first": 15,
+    "transactions_deep": 15,
+    "usage_31d": 30,
+    "check_with_budgets": 5,
+    "hold_with_budgets": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ FROM (
 """
 
 SEED_TOTALS = [
+    # Ten budgets per organization (its agents' daily budgets, hard, far from their limits).
+    "INSERT INTO budgets (organization_id, scope, scope_id, period, limit_micros, hard) "
+    "SELECT o.id, 'agent', 'agent-' || a, 'day', 10^15, true FROM organizations o "
+    "CROSS JOIN generate_series(0, 9) a",
     "UPDATE credit_grants g SET remaining = g.amount - s.used FROM (SELECT organization_id, "
     "-SUM(amount) AS used FROM credit_transactions WHERE type = 'usage' GROUP BY 1) s "
     "WHERE g.organization_id = s.organization_id",
@@ -185,6 +196,11 @@ def measure(engine: Engine, config: ApiBenchConfig) -> dict[str, dict[str, float
         if response.status_code != 200:
             raise RuntimeError(f"{path}: {response.status_code} {response.get_data(as_text=True)[:200]}")
 
+    def post(path: str, body: dict[str, object], headers: dict[str, str] | None = None) -> None:
+        response = client.post(path, json=body, headers={**admin, **(headers or {})})
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{path}: {response.status_code} {response.get_data(as_text=True)[:200]}")
+
     client.set_cookie("billing_console", token, path="/console")  # the console's session, as signed in
     console: dict[str, str] = {}
 
@@ -212,6 +228,13 @@ def measure(engine: Engine, config: ApiBenchConfig) -> dict[str, dict[str, float
             f"{base}/org-0/transactions?limit=50&cursor={deep['org-0']}"
         ),
         "usage_31d": lambda i: get(f"{base}/{orgs[i]}/usage"),
+        # Check-balance and a hold for an agent covered by one of its organization's ten budgets.
+        "check_with_budgets": lambda i: post(f"{base}/{orgs[i]}/balance/check", {"agent_id": "agent-3"}),
+        "hold_with_budgets": lambda i: post(
+            f"{base}/{orgs[i]}/holds",
+            {"credits": "0.01", "agent_id": "agent-3"},
+            {"Idempotency-Key": f"h{i}-{rng.random()}"},
+        ),
         "metrics_by_model_31d": lambda i: get(f"{base}/{orgs[i]}/metrics?group_by=model"),
         # The billing console: the whole page (three tabs, nine queries), and Load More deep in a history.
         "console_page": lambda i: page(orgs[i]),
