@@ -10,6 +10,7 @@ from producers import Publisher
 from tests.support.ledger import create_org, setup_prices
 from tests.support.pipeline import (
     completed,
+    join_all,
     scalar,
     usage_rows,
     wait_for_usage_queues,
@@ -61,7 +62,7 @@ def test_events_published_across_a_broker_restart_are_all_charged_exactly_once(
         rabbitmqctl("start_app")
         rabbitmqctl("await_startup")
         restarted.set()
-        thread.join(timeout=180)
+        join_all([thread], 180)
         assert errors == []
         assert reconnects and reconnects[0] >= 2, "the publisher never lost its connection"
         total = len(published)

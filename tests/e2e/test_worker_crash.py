@@ -12,6 +12,7 @@ from producers import InteractionFailed, MessageCompleted, Publisher
 from tests.support.ledger import balance, cr, create_org, grant, setup_prices
 from tests.support.pipeline import (
     completed,
+    join_all,
     publish_confirmed,
     rejected,
     scalar,
@@ -61,7 +62,7 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     wait_until(lambda: usage_rows(engine) >= 500, what="the worker to charge some events")
     worker.kill()
     charged_at_kill = usage_rows(engine)
-    publisher_thread.join(timeout=120)
+    join_all([publisher_thread], 120)
     assert charged_at_kill < 5000, "the kill came too late to test anything"
     worker.start()
     refunds = "SELECT count(*) FROM credit_transactions WHERE type = 'refund'"

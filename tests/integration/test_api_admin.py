@@ -14,6 +14,7 @@ from billing_core.pricing.catalog import NewModelPrice, add_model_prices
 from billing_core.usage import rejections
 from tests.support.api import Api, error_of, subscribe
 from tests.support.ledger import balance, committed, setup_prices
+from tests.support.pipeline import join_all
 
 
 @pytest.fixture
@@ -72,8 +73,7 @@ def test_concurrent_agent_creations_never_exceed_the_plan_limit(api, engine):
     threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert sorted(statuses) == [201, 201, 201, 403, 403, 403, 403, 403]
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM agents WHERE organization_id = 'acme'")).scalar_one() == 3

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from billing_core.queries import transaction_page
 from tests.support.api import Api
 from tests.support.ledger import create_org, debit, event, grant, setup_prices
+from tests.support.pipeline import join_all
 
 
 def test_walking_every_page_while_transactions_arrive_gives_no_duplicate_and_no_gap(database_url, engine):
@@ -53,7 +54,7 @@ def test_walking_every_page_while_transactions_arrive_gives_no_duplicate_and_no_
             cursor = page["next_cursor"]
     finally:
         stop.set()
-        writer.join()
+        join_all([writer], 60)
     assert inserted, "the writer inserted nothing while the pages were read"
     assert len(seen) == len(set(seen)), "a row was returned twice"
     assert set(existing) <= set(seen), "a row that existed before the walk was missed"

@@ -8,6 +8,7 @@ import threading
 from sqlalchemy import text
 
 from tests.support.ledger import balance, cr, create_org, debit, event, grant, setup_prices, violations
+from tests.support.pipeline import join_all
 
 
 def test_eight_threads_debiting_one_organization_with_overlapping_events_charge_each_event_once(engine):
@@ -32,8 +33,7 @@ def test_eight_threads_debiting_one_organization_with_overlapping_events_charge_
     threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=120)
+    join_all(threads, 120)
     assert errors == []
     expected = {"hot": 0, "other": 0}
     for e in events:
@@ -70,8 +70,7 @@ def test_two_batches_touching_the_same_organizations_in_opposite_order_both_comm
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=120)
+    join_all(threads, 120)
     assert errors == []
     for org in orgs:
         view = balance(engine, org)

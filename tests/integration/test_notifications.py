@@ -23,7 +23,7 @@ from billing_core.pricing.catalog import load_catalog
 from billing_core.pricing.rules import price_message
 from billing_core.settings import Settings
 from tests.support.ledger import committed, create_org, debit, event, grant, setup_prices
-from tests.support.pipeline import scalar, wait_until
+from tests.support.pipeline import join_all, scalar, wait_until
 from workers.notifications import deliver
 
 NOW = datetime.now(UTC)
@@ -178,8 +178,7 @@ def test_each_threshold_crossing_fires_once_across_concurrent_debit_groups(engin
     threads = [threading.Thread(target=run, args=(g,)) for g in groups]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(60)
+    join_all(threads, 60)
     assert not any(t.is_alive() for t in threads) and errors == []
     for org in orgs:
         fired = [

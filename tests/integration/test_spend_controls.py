@@ -20,6 +20,7 @@ from billing_core.spend import budgets
 from billing_core.spend.holds import HoldRequest, create_hold, end_hold, expire_holds
 from tests.support.api import Api, error_of
 from tests.support.ledger import balance, committed, create_org, debit, event, grant, refund, setup_prices
+from tests.support.pipeline import join_all
 
 NOW = datetime.now(UTC)
 ORG = "/v1/organizations/acme"
@@ -155,9 +156,7 @@ def test_50_concurrent_holds_against_a_balance_for_10_get_exactly_10(api, engine
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(50)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads)
+    join_all(threads, 60)
     assert sorted(statuses) == [201] * 10 + [402] * 40
     refused = check(api)
     assert refused.status_code == 402 and error_of(refused)["held"] == "100.000000"

@@ -21,6 +21,7 @@ from billing_core.subscriptions import service
 from billing_core.subscriptions.calendar import add_months
 from billing_core.subscriptions.sweeper import sweep
 from tests.support.ledger import balance, committed, cr, debit, event, setup_prices, violations
+from tests.support.pipeline import join_all
 from tests.support.subscriptions import (
     at,
     example_plans,
@@ -107,8 +108,7 @@ def test_two_schedulers_sweeping_at_the_same_moment_grant_a_yearly_month_once(en
     threads = [threading.Thread(target=scheduler) for _ in range(4)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert errors == []
     assert [g[0] for g in subscription_grants(engine, sub)] == ["2026-03-14", "2026-05-14"]
 

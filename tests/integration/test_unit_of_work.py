@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, text
 
 from billing_core.db.uow import UnitOfWork, committed, read_only, run_in_transaction
 from tests.support.ledger import create_org
+from tests.support.pipeline import join_all
 
 
 def names(engine: Engine) -> list[str]:
@@ -72,9 +73,7 @@ def test_a_deadlock_is_run_again_from_the_start_and_both_sides_commit(engine):
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
-    assert not any(t.is_alive() for t in threads), "a transaction never finished"
+    join_all(threads, 30)
     # A victim was rerun (its rerun may race the survivor into a second deadlock: then both are).
     assert max(attempts.values()) >= 2, attempts
     final = names(engine)

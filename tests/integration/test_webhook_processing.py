@@ -13,6 +13,7 @@ from billing_core.provider_events.inbox import record_delivery
 from billing_core.provider_events.processing import process_inbox_row
 from billing_core.subscriptions.service import change_plan_of_organization
 from tests.support.ledger import balance, committed, cr, create_org, violations
+from tests.support.pipeline import join_all
 from tests.support.subscriptions import with_stripe_prices
 from tests.support.webhook_payloads import recurrente_payment_succeeded, stripe_event
 from workers.scheduler import sweep_inbox
@@ -199,8 +200,7 @@ def test_the_same_row_processed_by_two_workers_at_once_has_one_effect(engine):
     threads = [threading.Thread(target=work) for _ in range(2)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
+    join_all(threads, 30)
     assert balance(engine, "acme", JAN1 + timedelta(days=1)).balance == cr(1000)
 
 

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from billing_core.settings import Settings
+from tests.support.pipeline import join_all
 from tests.support.webhook_payloads import (
     RECURRENTE_SECRET,
     STRIPE_SECRET,
@@ -75,8 +76,7 @@ def test_the_same_event_delivered_twice_concurrently_is_stored_and_enqueued_once
     threads = [threading.Thread(target=deliver) for _ in range(4)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
+    join_all(threads, 30)
     assert codes == [200] * 4
     assert len(inbox(engine)) == 1 and len(enqueued) == 1
 

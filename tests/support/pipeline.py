@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -130,3 +131,13 @@ def publish_confirmed(
             if attempt == attempts:
                 raise
             time.sleep(1.0)
+
+
+def join_all(threads: list[threading.Thread], timeout: float = 120) -> None:
+    """Join every thread and fail if one is still running: a test that went on after a hung thread
+    would check a state its thread had not reached."""
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in threads if t.is_alive()]
+    assert not alive, f"still running after {timeout} s: {', '.join(alive)}"

@@ -7,27 +7,44 @@ import time
 
 import pytest
 
+from tests.support.pipeline import join_all
 from workers.group_commit import GroupCommitter
 
 
-def run_all(threads: list[threading.Thread], open_after: threading.Event | None = None) -> None:
-    """Start every thread; with a gate, let them all queue up behind it for 0.1 s, then open it."""
+def queued(committer: GroupCommitter[int]) -> int:
+    """How many submissions wait for the leader (the committer's own queue)."""
+    return len(committer._pending)
+
+
+def run_all(
+    threads: list[threading.Thread],
+    open_after: threading.Event | None = None,
+    *,
+    committer: GroupCommitter[int] | None = None,
+    waiting: int = 0,
+) -> None:
+    """Start every thread; with a gate, open it only once `waiting` submissions are queued behind
+    the first commit (so what follows must group them), then join them all."""
     for t in threads:
         t.start()
     if open_after is not None:
-        time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while committer is not None and queued(committer) < waiting and time.monotonic() < deadline:
+            time.sleep(0.005)
         open_after.set()
-    for t in threads:
-        t.join(10)
+    join_all(threads, 10)
 
 
 def test_concurrent_submitters_share_commits_and_each_returns_after_its_own_commit():
+    """The first commit is held until the 15 other submissions wait behind it: the next commit must
+    take all 15 together (one at a time would give 16 commits)."""
     committed: list[list[int]] = []
     returned_after_commit: list[bool] = []
     lock = threading.Lock()
+    gate = threading.Event()
 
     def commit(items: list[int]) -> None:
-        time.sleep(0.02)  # a database round trip
+        gate.wait(10)  # the first commit's database round trip lasts until the others queue up
         with lock:
             committed.append(items)
 
@@ -39,9 +56,9 @@ def test_concurrent_submitters_share_commits_and_each_returns_after_its_own_comm
             returned_after_commit.append(any(n in group for group in committed))
 
     threads = [threading.Thread(target=submit, args=(n,)) for n in range(16)]
-    run_all(threads)
+    run_all(threads, gate, committer=committer, waiting=15)
     assert sorted(n for group in committed for n in group) == list(range(16))
-    assert len(committed) < 16  # some were grouped
+    assert sorted(len(group) for group in committed) == [1, 15]
     assert returned_after_commit == [True] * 16
 
 
@@ -66,7 +83,7 @@ def test_a_failing_item_fails_alone_and_its_group_neighbours_are_committed():
             outcomes[n] = "failed"
 
     threads = [threading.Thread(target=submit, args=(n,)) for n in (1, 13, 2, 3)]
-    run_all(threads, open_after=gate)
+    run_all(threads, open_after=gate, committer=committer, waiting=3)
     assert outcomes == {1: "ok", 13: "failed", 2: "ok", 3: "ok"}
     assert sorted(committed) == [1, 2, 3]
 
@@ -89,5 +106,6 @@ def test_groups_never_exceed_the_size_limit():
 
     committer: GroupCommitter[int] = GroupCommitter(commit, max_size=10, max_leaders=1)
     threads = [threading.Thread(target=committer.submit, args=(4, 4)) for _ in range(6)]
-    run_all(threads, open_after=gate)
-    assert sum(sizes) == 24 and max(sizes) <= 8
+    run_all(threads, open_after=gate, committer=committer, waiting=5)
+    # The first alone (4), then the five waiting in groups of two (8, 8) and the last (4).
+    assert sizes == [4, 8, 8, 4]
