@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.support.ledger import balance, cr, create_org, grant, setup_prices, violations
+from tests.support.pipeline import join_all
 from tests.support.refunds import charge, failure, report, wire_event
 
 interactions = st.lists(
@@ -59,3 +61,38 @@ def _prices_ready(engine) -> bool:  # type: ignore[no-untyped-def]
         return bool(
             c.execute(text("SELECT count(*) FROM model_prices WHERE model = 'unit-model'")).scalar_one()
         )
+
+
+def test_a_debit_and_its_failure_report_committed_at_the_same_moment_refund_it_exactly_once(engine):
+    """Not one after the other: each interaction's debit and its failure report run in two threads
+    released together, 40 times; whichever commits first, the refund happens once."""
+    setup_prices(engine)
+    create_org(engine, "acme")
+    grant(engine, "acme", 1000, "seed")
+    errors: list[BaseException] = []
+    for i in range(40):
+        event_id = f"race-{i}"
+        start = threading.Barrier(2, timeout=10)
+
+        def run(work, payload, start=start) -> None:  # type: ignore[no-untyped-def]
+            try:
+                start.wait()
+                work(engine, [payload])
+            except BaseException as error:
+                errors.append(error)
+
+        pair = [
+            threading.Thread(target=run, args=(charge, wire_event(event_id, "acme", output_tokens=3))),
+            threading.Thread(target=run, args=(report, failure(event_id, "acme"))),
+        ]
+        for t in pair:
+            t.start()
+        join_all(pair, 30)
+    assert errors == []
+    assert balance(engine, "acme").balance == cr(1000)  # every debit was refunded
+    with engine.connect() as c:
+        refunds = c.execute(
+            text("SELECT count(*) FROM credit_transactions WHERE type = 'refund'")
+        ).scalar_one()
+    assert refunds == 40
+    assert violations(engine) == []
