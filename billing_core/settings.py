@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         gt=0,
         description="how often a worker hands due notification deliveries to the queue",
     )
+    webhook_retry_delay_ms: int = Field(
+        default=30_000,
+        alias="BILLING_WEBHOOK_RETRY_DELAY_MS",
+        ge=1,
+        description="how long a webhook event that needs another one first waits before it is tried again",
+    )
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
     poison_redeliveries: int = Field(default=5, alias="BILLING_POISON_REDELIVERIES", ge=1)
     unmatched_refund_wait_s: int = Field(default=3600, alias="BILLING_UNMATCHED_REFUND_WAIT", ge=0)

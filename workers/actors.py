@@ -28,7 +28,6 @@ class Actors:
 
 GRANT_ACTOR = "grant_due_credits"
 WEBHOOK_ACTOR = "process_webhook"
-NOT_YET_DELAY_MS = 30_000  # an event that needs another one first waits for it
 
 
 def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
@@ -85,7 +84,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         try:
             runtime.process_webhook(inbox_id)
         except NotYet as wait:
-            raise dramatiq.Retry(str(wait), delay=NOT_YET_DELAY_MS) from None
+            raise dramatiq.Retry(str(wait), delay=settings.webhook_retry_delay_ms) from None
 
     webhook = declare(process_webhook, WEBHOOK_ACTOR, queue(settings, "webhooks"))
 
