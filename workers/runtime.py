@@ -21,7 +21,7 @@ from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage import rejections
 from billing_core.usage.ingest import IngestResult, PreparedUsage, prepare_usage, record_usage
-from workers.group_commit import GroupCommitter
+from billing_core.db.group_commit import GroupCommitter
 
 log = logging.getLogger("billing.workers")
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workers.group_commit import GroupCommitter
+from billing_core.db.group_commit import GroupCommitter
 
 
 def run_all(threads: list[threading.Thread], open_after: threading.Event | None = None) -> None:
