@@ -14,7 +14,7 @@ from apiflask import APIFlask
 from flask import request
 from sqlalchemy import Engine
 
-from api import health, views_admin, views_org, views_subscription
+from api import health, views_admin, views_org, views_service_keys, views_subscription
 from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.openapi import finish_spec
@@ -94,6 +94,7 @@ def create_app(
     app.register_blueprint(views_org.bp)
     app.register_blueprint(views_admin.bp)
     app.register_blueprint(views_subscription.bp)
+    app.register_blueprint(views_service_keys.bp)
     app.register_blueprint(console_bp)  # the billing console's web pages (not part of the OpenAPI document)
 
     @app.spec_processor

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ProgrammingError
 from billing_cli import (
     api_commands,
     bench_commands,
+    key_commands,
     ledger_commands,
     plan_commands,
     price_commands,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     webhook_commands.register(sub)
     bench_commands.register(sub)
     api_commands.register(sub)
+    key_commands.register(sub)
     return parser
 
 
