@@ -22,7 +22,14 @@ from api.errors import api_error
 from api.runtime import runtime
 from api.schemas_ingest import IngestOut
 from billing_core.money import micros_to_text
-from billing_core.usage.batch import MAX_EVENTS, Accepted, DecodedBatch, decode_batch, events_of_body
+from billing_core.usage.batch import (
+    MAX_EVENTS,
+    Accepted,
+    DecodedBatch,
+    body_may_hold_nul,
+    decode_batch,
+    events_of_body,
+)
 from billing_core.usage.charging import Outcome, failure_outcomes, usage_outcomes
 
 log = logging.getLogger("billing.api")
@@ -154,8 +161,14 @@ def ingest_events() -> Any:
     if media is None:
         raise api_error(415, "unsupported_media_type", f"send one of: {', '.join(MEDIA_TYPES)}")
     cloudevents, single = media
-    raw_events = events_of_body(_body(), cloudevents=cloudevents, single=single)
+    body = _body()
+    raw_events = events_of_body(body, cloudevents=cloudevents, single=single)
     if len(raw_events) > MAX_EVENTS:
         raise api_error(413, "payload_too_large", f"at most {MAX_EVENTS} events per request")
-    batch = decode_batch(raw_events, cloudevents=cloudevents, may_report=principal.may_ingest_for)
+    batch = decode_batch(
+        raw_events,
+        cloudevents=cloudevents,
+        may_report=principal.may_ingest_for,
+        may_hold_nul=body_may_hold_nul(body),
+    )
     return _charge(batch) if runtime().settings.broker_url is None else _publish(batch)
