@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from producers import routing
 from producers.errors import ConfirmTimeout, PublisherClosed, PublishError
 from producers.events import InteractionFailed, MessageCompleted
-from producers.http_publisher import RequestObserver
+from producers.http_publisher import BufferKey, RequestObserver, buffer_key
 from producers.http_transport import CONNECTION_ERRORS, MAX_BATCH, HttpTransport, Reply, RetryPolicy, encode
 
 
@@ -28,6 +29,7 @@ class AsyncHttpPublisher:
         max_batch: int = 100,
         linger_ms: int = 20,
         concurrency: int = 2,
+        partitions: int = routing.DEFAULT_PARTITIONS,
         max_pending: int = 10_000,
         max_retries: int = 10,
         timeout: float = 30.0,
@@ -43,13 +45,14 @@ class AsyncHttpPublisher:
         ]
         self._policy = RetryPolicy(max_retries=max_retries)
         self._max_batch = max_batch
+        self._partitions = partitions
         self._linger = max(linger_ms, 1) / 1000
         self._max_pending = max_pending
         self._on_request = on_request
         self._changed: asyncio.Condition | None = None  # made in the running loop, at first use
-        self._buffer: list[dict[str, Any]] = []
+        self._buffers: dict[BufferKey, list[dict[str, Any]]] = {}
         self._ready: deque[list[dict[str, Any]]] = deque()
-        self._linger_timer: asyncio.TimerHandle | None = None
+        self._linger_timers: dict[BufferKey, asyncio.TimerHandle] = {}
         self._pending = 0
         self._failures: list[PublishError] = []
         self._senders: list[asyncio.Task[None]] = []
@@ -81,7 +84,8 @@ class AsyncHttpPublisher:
         changed = self._condition()
         deadline = time.monotonic() + timeout
         async with changed:
-            self._pack()
+            for key in list(self._buffers):
+                self._pack(key)
             while self._pending and not self._failures and (left := deadline - time.monotonic()) > 0:
                 try:
                     await asyncio.wait_for(changed.wait(), min(left, 0.5))
@@ -128,29 +132,31 @@ class AsyncHttpPublisher:
                     await changed.wait()  # back-pressure: the server is behind
                 if self._closed:
                     raise PublisherClosed("the publisher is closed")
-                if not self._buffer:
+                key = buffer_key(payload, self._partitions)
+                buffer = self._buffers.setdefault(key, [])
+                if not buffer:
                     loop = asyncio.get_running_loop()
-                    self._linger_timer = loop.call_later(self._linger, self._linger_expired)
-                self._buffer.append(payload)
+                    self._linger_timers[key] = loop.call_later(self._linger, self._linger_expired, key)
+                buffer.append(payload)
                 self._pending += 1
-                if len(self._buffer) >= self._max_batch:
-                    self._pack()
+                if len(buffer) >= self._max_batch:
+                    self._pack(key)
 
-    def _linger_expired(self) -> None:
-        asyncio.get_running_loop().create_task(self._pack_locked())
+    def _linger_expired(self, key: BufferKey) -> None:
+        asyncio.get_running_loop().create_task(self._pack_locked(key))
 
-    async def _pack_locked(self) -> None:
+    async def _pack_locked(self, key: BufferKey) -> None:
         async with self._condition():
-            self._pack()
+            self._pack(key)
 
-    def _pack(self) -> None:
-        """The buffer becomes a batch ready to send (condition held)."""
-        if self._linger_timer is not None:
-            self._linger_timer.cancel()
-            self._linger_timer = None
-        if self._buffer:
-            self._ready.append(self._buffer)
-            self._buffer = []
+    def _pack(self, key: BufferKey) -> None:
+        """A buffer becomes a batch ready to send (condition held)."""
+        timer = self._linger_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        buffer = self._buffers.pop(key, None)
+        if buffer:
+            self._ready.append(buffer)
             self._condition().notify_all()
 
     # ---- sender tasks ---------------------------------------------------------------------

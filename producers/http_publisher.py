@@ -17,11 +17,22 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from producers import routing
 from producers.errors import ConfirmTimeout, PublisherClosed, PublishError
 from producers.events import InteractionFailed, MessageCompleted
 from producers.http_transport import CONNECTION_ERRORS, MAX_BATCH, HttpTransport, Reply, RetryPolicy, encode
 
 RequestObserver = Callable[[int, float], None]  # (events, seconds) of each request the server took
+BufferKey = int | str  # a usage partition, or "refunds" for failure reports
+
+
+def buffer_key(payload: dict[str, Any], partitions: int) -> BufferKey:
+    """Batches hold the events of one usage partition (producers/routing.py), so that the API
+    publishes each request as one message, as the AMQP Publisher packs them; failure reports
+    have their own."""
+    if "original_event_id" in payload:
+        return "refunds"
+    return routing.partition_of(payload["organization_id"], partitions)
 
 
 class HttpPublisher:
@@ -33,6 +44,7 @@ class HttpPublisher:
         max_batch: int = 100,
         linger_ms: int = 20,
         concurrency: int = 2,
+        partitions: int = routing.DEFAULT_PARTITIONS,
         max_pending: int = 10_000,
         max_retries: int = 10,
         timeout: float = 30.0,
@@ -48,13 +60,14 @@ class HttpPublisher:
         ]
         self._policy = RetryPolicy(max_retries=max_retries)
         self._max_batch = max_batch
+        self._partitions = partitions
         self._linger = max(linger_ms, 1) / 1000
         self._max_pending = max_pending
         self._on_request = on_request
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._buffer: list[dict[str, Any]] = []
-        self._buffer_started = 0.0
+        self._buffers: dict[BufferKey, list[dict[str, Any]]] = {}
+        self._buffer_started: dict[BufferKey, float] = {}
         self._ready: deque[list[dict[str, Any]]] = deque()
         self._pending = 0  # events buffered, ready or being sent
         self._failures: list[PublishError] = []
@@ -91,7 +104,8 @@ class HttpPublisher:
         failure (EventsRejected, RequestRefused, EndpointUnavailable) or ConfirmTimeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            self._pack()
+            for key in list(self._buffers):
+                self._pack(key)
             while self._pending and not self._failures and time.monotonic() < deadline:
                 self._changed.wait(min(0.5, max(0.0, deadline - time.monotonic())))
             if self._failures:
@@ -128,18 +142,21 @@ class HttpPublisher:
                     self._changed.wait(0.5)  # back-pressure: the server is behind
                 if self._closed:
                     raise PublisherClosed("the publisher is closed")
-                if not self._buffer:
-                    self._buffer_started = time.monotonic()
-                self._buffer.append(payload)
+                key = buffer_key(payload, self._partitions)
+                buffer = self._buffers.setdefault(key, [])
+                if not buffer:
+                    self._buffer_started[key] = time.monotonic()
+                buffer.append(payload)
                 self._pending += 1
-                if len(self._buffer) >= self._max_batch:
-                    self._pack()
+                if len(buffer) >= self._max_batch:
+                    self._pack(key)
 
-    def _pack(self) -> None:
-        """The buffer becomes a batch ready to send (lock held)."""
-        if self._buffer:
-            self._ready.append(self._buffer)
-            self._buffer = []
+    def _pack(self, key: BufferKey) -> None:
+        """A buffer becomes a batch ready to send (lock held)."""
+        buffer = self._buffers.pop(key, None)
+        self._buffer_started.pop(key, None)
+        if buffer:
+            self._ready.append(buffer)
             self._changed.notify_all()
 
     # ---- sender threads -------------------------------------------------------------------
@@ -149,10 +166,12 @@ class HttpPublisher:
             while not self._closed:
                 if self._ready:
                     return self._ready.popleft()
-                if self._buffer and time.monotonic() - self._buffer_started >= self._linger:
-                    self._pack()
-                    continue
-                self._changed.wait(self._linger if self._buffer else 0.5)
+                now = time.monotonic()
+                lingered = [key for key, at in self._buffer_started.items() if now - at >= self._linger]
+                for key in lingered:
+                    self._pack(key)
+                if not lingered:
+                    self._changed.wait(self._linger if self._buffers else 0.5)
             return None
 
     def _send_loop(self, transport: HttpTransport) -> None:
