@@ -4,9 +4,10 @@ events are charged in the request), and their retry rules."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine
@@ -27,6 +28,28 @@ from tests.support.ledger import create_org, grant, setup_prices
 from tests.support.pipeline import completed, scalar, usage_rows
 from tests.support.processes import free_port
 from tests.support.servers import BROKER_URL
+
+T = TypeVar("T")
+
+
+def run_in_own_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run(main()) on a thread of its own: the browser tests' driver may hold an event
+    loop running in the main thread for the rest of the session."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(asyncio.run(main()))
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def serve(database_url: str, engine: Engine, **settings: Any) -> ApiServer:
@@ -153,7 +176,7 @@ def test_the_asyncio_publisher_never_blocks_the_loop_and_lands_every_event(api_u
         clock.cancel()
         return ticks
 
-    assert asyncio.run(main()) > 0
+    assert run_in_own_loop(main) > 0
     assert usage_rows(engine) == 500
     assert scalar(engine, "SELECT count(*) FROM credit_transactions WHERE type = 'refund'") == 1
 
@@ -167,5 +190,5 @@ def test_the_asyncio_publisher_raises_refused_events(api_url, engine):
             await publisher.flush()
         await publisher.close()
 
-    asyncio.run(main())
+    run_in_own_loop(main)
     assert usage_rows(engine) == 1
