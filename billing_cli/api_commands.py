@@ -90,9 +90,11 @@ class ApiServer:
     port: int
     _server: object
     _thread: threading.Thread
+    _stopping: threading.Event
     publisher: BrokerPublisher | None = field(default=None)
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.close()  # type: ignore[attr-defined]
         self._thread.join(timeout=10)
         if self.publisher is not None:
@@ -118,9 +120,20 @@ def start_server(app: Any, *, host: str, port: int, threads: int = 4) -> ApiServ
     """Serve any WSGI app with waitress on a daemon thread."""
     server = create_server(app, host=host, port=port, threads=threads)
     bound_port = int(server.effective_port)
-    thread = threading.Thread(target=server.run, name="billing-api", daemon=True)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # stop() closes the sockets from another thread; the loop may then select on a
+            # descriptor just closed (a client's connection not yet reaped). Anything else is real.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, name="billing-api", daemon=True)
     thread.start()
-    return ApiServer(host, bound_port, server, thread)
+    return ApiServer(host, bound_port, server, thread, stopping)
 
 
 def api_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
