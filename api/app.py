@@ -14,7 +14,16 @@ from apiflask import APIFlask
 from flask import request
 from sqlalchemy import Engine
 
-from api import health, views_admin, views_notifications, views_org, views_spend, views_subscription
+from api import (
+    health,
+    views_admin,
+    views_ingest,
+    views_notifications,
+    views_org,
+    views_service_keys,
+    views_spend,
+    views_subscription,
+)
 from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.openapi import finish_spec
@@ -25,6 +34,8 @@ from billing_core.db.engine import make_engine
 from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings, load_settings
 from billing_core.subscriptions.payment_port import PaymentProvider
+from billing_core.usage.charging import UsageCharger
+from billing_core.usage.publishing import EventPublisher
 from payments import build_providers
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -52,9 +63,12 @@ def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
     payments: Mapping[str, PaymentProvider] | None = None,
+    publisher: EventPublisher | None = None,
 ) -> APIFlask:
     """`payments` maps a provider name (stripe, recurrente) to its adapter; by default, the adapters
-    of the providers whose keys are set. An unconfigured provider answers 503."""
+    of the providers whose keys are set. An unconfigured provider answers 503. `publisher` is
+    where `POST /v1/events` publishes when BROKER_URL is set (billing_cli passes a
+    producers.Publisher); without BROKER_URL, events are charged in the request."""
     settings = settings or load_settings()
     app = APIFlask("billing-api", title="Agent credit billing API", version="1.0", docs_path="/docs")
     app.config.update(
@@ -68,11 +82,15 @@ def create_app(
         DESCRIPTION=DESCRIPTION,
         JSON_SORT_KEYS=False,
     )
+    engine = engine or make_engine(settings, pool_size=16, pre_ping=False)
+    catalogs = CatalogCache()
     app.extensions[EXTENSION] = Runtime(
         settings=settings,
-        engine=engine or make_engine(settings, pool_size=16, pre_ping=False),
-        catalogs=CatalogCache(),
+        engine=engine,
+        catalogs=catalogs,
         limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst),
+        charger=UsageCharger(engine, catalogs),
+        publisher=publisher,
         payments=dict(build_providers(settings) if payments is None else payments),
     )
     register_error_handlers(app)
@@ -87,7 +105,12 @@ def create_app(
                 raise api_error(400, "validation_error", "parameters cannot contain NUL bytes", field=name)
         if "\x00" in request.path:
             raise api_error(400, "validation_error", "the path cannot contain NUL bytes")
-        if request.is_json and _holds_nul(request.get_json(silent=True)):
+        # The event ingestion refuses NUL per event, naming the field (billing_core/usage/batch.py).
+        if (
+            request.path != views_ingest.PATH
+            and request.is_json
+            and _holds_nul(request.get_json(silent=True))
+        ):
             raise api_error(400, "validation_error", "JSON strings cannot contain NUL characters")
 
     app.register_blueprint(health.bp)
@@ -96,10 +119,20 @@ def create_app(
     app.register_blueprint(views_subscription.bp)
     app.register_blueprint(views_notifications.bp)
     app.register_blueprint(views_spend.bp)
+    app.register_blueprint(views_service_keys.bp)
+    app.register_blueprint(views_ingest.bp)
     app.register_blueprint(console_bp)  # the billing console's web pages (not part of the OpenAPI document)
 
     @app.spec_processor
     def _finish(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
-        return finish_spec(spec, views_admin.IDEMPOTENT_CREATES) if isinstance(spec, dict) else spec
+        if not isinstance(spec, dict):
+            return spec
+        operation = (views_ingest.PATH, "post")
+        return finish_spec(
+            spec,
+            views_admin.IDEMPOTENT_CREATES,
+            {operation: views_ingest.REQUEST_BODY},
+            {operation: "Without a broker: every accepted event charged, with its outcome and cost"},
+        )
 
     return app

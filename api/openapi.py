@@ -24,12 +24,19 @@ def _error_response(description: str) -> dict[str, Any]:
 
 def _operation_id(method: str, generated: str) -> str:
     """`post_admin_grant_credits_view` -> `grant_credits` (APIFlask prefixes method and blueprint)."""
-    for blueprint in ("admin", "organization", "subscription", "health"):
+    for blueprint in ("admin", "organization", "subscription", "health", "ingest", "service_keys"):
         generated = generated.removeprefix(f"{method}_{blueprint}_")
     return generated.removesuffix("_view")
 
 
-def finish_spec(spec: dict[str, Any], idempotent_creates: set[tuple[str, str]]) -> dict[str, Any]:
+def finish_spec(
+    spec: dict[str, Any],
+    idempotent_creates: set[tuple[str, str]],
+    request_bodies: dict[tuple[str, str], dict[str, Any]],
+    also_200: dict[tuple[str, str], str],
+) -> dict[str, Any]:
+    """`request_bodies`: bodies of operations that read their own (several media types);
+    `also_200`: operations answering 200 as well as 202, with the same body."""
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
@@ -42,6 +49,10 @@ def finish_spec(spec: dict[str, Any], idempotent_creates: set[tuple[str, str]]) 
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            if (path, method) in request_bodies:
+                operation["requestBody"] = request_bodies[(path, method)]
+            if (path, method) in also_200 and "202" in responses:
+                responses["200"] = {**responses["202"], "description": also_200[(path, method)]}
             operation["operationId"] = _operation_id(method, operation.get("operationId", ""))
             if path.startswith("/v1/"):
                 operation["security"] = [{"bearer": []}]

@@ -1,5 +1,5 @@
-"""What the app holds for its lifetime (settings, engine, price cache, rate limiter, payment
-providers), and the two
+"""What the app holds for its lifetime (settings, engine, price cache, rate limiter, the usage
+charger or publisher, payment providers), and the two
 ways a view touches the database: a read (no writes, no transaction block), or a write in a unit
 of work that commits (retried on deadlock)."""
 
@@ -19,6 +19,8 @@ from billing_core.db.uow import committed
 from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings
 from billing_core.subscriptions.payment_port import PaymentProvider
+from billing_core.usage.charging import UsageCharger
+from billing_core.usage.publishing import EventPublisher
 
 T = TypeVar("T")
 EXTENSION = "billing"
@@ -31,6 +33,8 @@ class Runtime:
     engine: Engine
     catalogs: CatalogCache
     limiter: RateLimiter
+    charger: UsageCharger  # ingestion without a broker: charged in the request
+    publisher: EventPublisher | None = None  # ingestion with a broker: published with confirms
     payments: Mapping[str, PaymentProvider] = field(default_factory=dict)  # configured providers by name
 
 

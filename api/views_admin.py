@@ -35,6 +35,7 @@ from api.schemas_out import (
     ReplayOut,
 )
 from billing_core.access.api_keys import ApiKey, create_api_key, list_api_keys, revoke_api_key
+from billing_core.access.service_keys import READ
 from billing_core.errors import UnknownApiKey
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.bonus_grants import grant_bonus
@@ -93,7 +94,7 @@ def create_agent_view(org: str, body: AgentIn) -> Any:
 
 
 @bp.get("/plans")
-@level_access("enterprise")
+@level_access("enterprise", service_scope=READ)
 @bp.output(PlansOut)
 def get_plans() -> Any:
     """Every plan: monthly credits, limits, API access level, support level and price."""

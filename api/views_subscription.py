@@ -21,6 +21,7 @@ from api.schemas_subscription import (
     PortalOut,
     SubscriptionOut,
 )
+from billing_core.access.service_keys import READ
 from billing_core.subscriptions import actions
 from billing_core.subscriptions.overview import SubscriptionOverview, live_overview, subscription_overview
 
@@ -72,7 +73,7 @@ def present(view: SubscriptionOverview) -> dict[str, Any]:
 
 
 @bp.get(SUB)
-@organization_access(ACCESS)
+@organization_access(ACCESS, service_scope=READ)
 @bp.output(SubscriptionOut)
 def get_subscription(org: str) -> Any:
     """The live subscription: plan, interval, status, current period, next grant, cancel at

@@ -9,15 +9,18 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from apiflask import APIFlask
 from sqlalchemy import Engine
 from waitress.server import create_server
 
 from api.app import create_app
 from billing_cli.context import CommandContext
 from billing_core.settings import Settings
+from producers import Publisher
 from workers.process import ShutdownSignal
 
 
@@ -35,6 +38,50 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     api.set_defaults(run=api_cmd)
 
 
+class BrokerPublisher:
+    """The API's EventPublisher (billing_core/usage/publishing.py) when BROKER_URL is set: the
+    producers' Publisher, connected at the first ingestion request (the API starts, and answers
+    everything else, while the broker is down; ingestion answers 503 until it connects)."""
+
+    def __init__(self, broker_url: str, settings: Settings) -> None:
+        self._url = broker_url
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._publisher: Publisher | None = None
+
+    def publish_confirmed(
+        self,
+        usage: Sequence[Mapping[str, Any]],
+        failures: Sequence[Mapping[str, Any]] = (),
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        with self._lock:
+            if self._publisher is None:
+                s = self._settings
+                assert s.broker_url is not None
+                self._publisher = Publisher(
+                    s.broker_url,
+                    queue_prefix=s.queue_prefix,
+                    partitions=s.usage_partitions,
+                    connect_timeout=5.0,
+                )
+            publisher = self._publisher
+        publisher.publish_confirmed(usage, failures, timeout=timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close()
+
+
+def build_app(settings: Settings, engine: Engine | None = None) -> tuple[APIFlask, BrokerPublisher | None]:
+    """The API app and, with a broker, the publisher its event ingestion uses (close it at exit)."""
+    publisher = BrokerPublisher(settings.broker_url, settings) if settings.broker_url else None
+    return create_app(settings, engine, publisher=publisher), publisher
+
+
 @dataclass
 class ApiServer:
     """A waitress server running the API on a background thread (for `billing up`)."""
@@ -43,10 +90,15 @@ class ApiServer:
     port: int
     _server: object
     _thread: threading.Thread
+    _stopping: threading.Event
+    publisher: BrokerPublisher | None = field(default=None)
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.close()  # type: ignore[attr-defined]
         self._thread.join(timeout=10)
+        if self.publisher is not None:
+            self.publisher.close()
 
 
 def start_api_server(
@@ -58,16 +110,30 @@ def start_api_server(
     threads: int = 4,
 ) -> ApiServer:
     """Serve the API in this process on a daemon thread; `port=0` picks a free port. Call `.stop()`."""
-    return start_server(create_app(settings, engine), host=host, port=port, threads=threads)
+    app, publisher = build_app(settings, engine)
+    server = start_server(app, host=host, port=port, threads=threads)
+    server.publisher = publisher
+    return server
 
 
 def start_server(app: Any, *, host: str, port: int, threads: int = 4) -> ApiServer:
     """Serve any WSGI app with waitress on a daemon thread."""
     server = create_server(app, host=host, port=port, threads=threads)
     bound_port = int(server.effective_port)
-    thread = threading.Thread(target=server.run, name="billing-api", daemon=True)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # stop() closes the sockets from another thread; the loop may then select on a
+            # descriptor just closed (a client's connection not yet reaped). Anything else is real.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, name="billing-api", daemon=True)
     thread.start()
-    return ApiServer(host, bound_port, server, thread)
+    return ApiServer(host, bound_port, server, thread, stopping)
 
 
 def api_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
@@ -75,13 +141,12 @@ def api_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
         print("error: --processes and --threads must be at least 1", file=sys.stderr)
         return 2
     if args.processes == 1:
-        server = create_server(
-            create_app(ctx.settings, ctx.engine), host=args.host, port=args.port, threads=args.threads
-        )
+        app, publisher = build_app(ctx.settings, ctx.engine)
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads)
         print(
             f"API on http://{args.host}:{server.effective_port} (docs at /docs); Ctrl-C to stop", flush=True
         )
-        return serve_until_interrupted(server)
+        return serve_until_interrupted(server, publisher)
     return serve_processes(ctx.settings, args.host, args.port, args.processes, args.threads)
 
 
@@ -117,9 +182,10 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int, th
             signal.signal(signal.SIGTERM, signal.default_int_handler)
             listener = _reuse_port_socket(host, port)
             listener.listen(1024)
-            server = create_server(create_app(settings), sockets=[listener], threads=threads)
+            app, publisher = build_app(settings)
+            server = create_server(app, sockets=[listener], threads=threads)
             calm_garbage_collector()
-            serve_until_interrupted(server)
+            serve_until_interrupted(server, publisher)
         finally:
             os._exit(0)
 
@@ -140,7 +206,7 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int, th
     return 0
 
 
-def serve_until_interrupted(server: Any) -> int:
+def serve_until_interrupted(server: Any, publisher: BrokerPublisher | None = None) -> int:
     """Run a waitress server in the foreground until Ctrl-C; the exit status of the command."""
     try:
         server.run()
@@ -148,4 +214,6 @@ def serve_until_interrupted(server: Any) -> int:
         pass
     finally:
         server.close()
+        if publisher is not None:
+            publisher.close()
     return 0

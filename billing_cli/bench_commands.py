@@ -1,4 +1,4 @@
-"""`billing bench pipeline`: the throughput benchmark (see bench/)."""
+"""`billing bench pipeline|api|http|ingest|webhooks`: the benchmarks (see bench/)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     http.add_argument("--json", action="store_true", help="print only the JSON lines")
     http.set_defaults(run=bench_http)
+    ingest = bench.add_parser(
+        "ingest", help="the same usage over HTTP (POST /v1/events) and over AMQP to workers; print figures"
+    )
+    ingest.add_argument("--events", type=int, default=100_000)
+    ingest.add_argument("--orgs", type=int, default=1000)
+    ingest.add_argument(
+        "--batch", type=int, default=100, help="events per request (HTTP) and per message (AMQP)"
+    )
+    ingest.add_argument("--concurrency", type=int, default=8, help="HttpPublisher's concurrent requests")
+    ingest.add_argument("--workers", type=int, default=2, help="billing worker processes")
+    ingest.add_argument("--api-processes", type=int, default=2, help="billing api processes")
+    ingest.add_argument("--json", action="store_true", help="print only the JSON line")
+    ingest.set_defaults(run=bench_ingest)
     hooks = bench.add_parser("webhooks", help="signed deliveries against the receiver; then process them all")
     hooks.add_argument("--deliveries", type=int, default=2000)
     hooks.add_argument("--concurrency", type=int, default=8)
@@ -131,3 +144,30 @@ def bench_webhooks(ctx: CommandContext, args: argparse.Namespace) -> int:
         print("error: the benchmark needs DATABASE_URL (a role that may create databases)", file=sys.stderr)
         return 2
     return main(WebhookBenchConfig(args.deliveries, args.concurrency, ctx.settings.database_url), args.json)
+
+
+def bench_ingest(ctx: CommandContext, args: argparse.Namespace) -> int:
+    from bench.ingest import IngestBenchConfig, main
+
+    settings = ctx.settings
+    if not settings.database_url or not settings.broker_url:
+        print(
+            "error: the benchmark needs DATABASE_URL (a role that may create databases) and BROKER_URL",
+            file=sys.stderr,
+        )
+        return 2
+    counts = (args.events, args.orgs, args.concurrency, args.workers, args.api_processes)
+    if min(counts) < 1 or not 1 <= args.batch <= 1000:
+        print("error: counts must be at least 1, --batch from 1 to 1000", file=sys.stderr)
+        return 2
+    config = IngestBenchConfig(
+        args.events,
+        args.orgs,
+        args.batch,
+        args.concurrency,
+        args.workers,
+        args.api_processes,
+        settings.database_url,
+        settings.broker_url,
+    )
+    return main(config, args.json)

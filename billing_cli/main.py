@@ -13,6 +13,7 @@ from billing_cli import (
     api_commands,
     bench_commands,
     budget_commands,
+    key_commands,
     ledger_commands,
     notification_commands,
     plan_commands,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     webhook_commands.register(sub)
     bench_commands.register(sub)
     api_commands.register(sub)
+    key_commands.register(sub)
     return parser
 
 

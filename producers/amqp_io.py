@@ -46,6 +46,7 @@ class ConfirmingIO:
     _connection: pika.SelectConnection | None
     _wakeup_pending: bool
     _failures: list[PublishError]
+    _awaited: dict[int, PublishError | None]
     connections_opened: int
     _closing: bool
     _ready: threading.Event
@@ -160,12 +161,17 @@ class ConfirmingIO:
         with self._lock:
             # Tags are in ascending order: a multiple ack covers a prefix of them.
             done = list(itertools.takewhile(lambda t: t <= tag, self._tags)) if multiple else [tag]
+            refused = 0
             for t in done:
                 seq = self._tags.pop(t, None)
                 if seq is not None:
                     self._unconfirmed.pop(seq, None)
-            if nacked:
-                self._failures.append(PublishNacked(f"the broker refused {len(done)} message(s)"))
+                if nacked and seq in self._awaited:
+                    self._awaited[seq] = PublishNacked("the broker refused the message")
+                elif nacked:
+                    refused += 1
+            if refused:
+                self._failures.append(PublishNacked(f"the broker refused {refused} message(s)"))
             self._changed.notify_all()
 
     def _on_return(
@@ -176,5 +182,14 @@ class ConfirmingIO:
         body: bytes,
     ) -> None:
         with self._lock:
-            self._failures.append(Unroutable(method.routing_key, 1))
+            error = Unroutable(method.routing_key, 1)
+            awaited = [s for s in self._awaited if self._message_id_of(s) == properties.message_id]
+            if awaited:
+                self._awaited[awaited[0]] = error  # its confirm follows: publish_confirmed raises this
+            else:
+                self._failures.append(error)
             self._changed.notify_all()
+
+    def _message_id_of(self, seq: int) -> str | None:
+        message = self._unconfirmed.get(seq)
+        return None if message is None else message.message_id

@@ -30,3 +30,27 @@ class ConfirmTimeout(PublishError):
 
 class PublisherClosed(PublishError):
     """Raised when publishing on a publisher that was closed."""
+
+
+class EventsRejected(PublishError):
+    """Raised when the HTTP endpoint refused some events of a batch (the others were accepted):
+    `rejected` holds, for each, its `event_id`, `type`, `field` and `error` as the server said."""
+
+    def __init__(self, rejected: list[dict[str, object]]) -> None:
+        first = rejected[0].get("error") if rejected else ""
+        super().__init__(f"{len(rejected)} event(s) refused by the server, the first: {first}")
+        self.rejected = rejected
+
+
+class RequestRefused(PublishError):
+    """Raised when the HTTP endpoint refused a whole request for good (a 4xx other than 429: a bad
+    key, a body it cannot read); retrying the same request would not help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class EndpointUnavailable(PublishError):
+    """Raised when the HTTP endpoint could not be reached, or kept answering 5xx or 429, through
+    every retry: the events of that request may not have been taken."""

@@ -14,7 +14,7 @@ import collections
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -74,6 +74,8 @@ class Publisher(ConfirmingIO):
         self._connection: pika.SelectConnection | None = None
         self._wakeup_pending = False
         self._failures: list[PublishError] = []
+        # Messages of publish_confirmed calls: seq -> what went wrong (None while all is well).
+        self._awaited: dict[int, PublishError | None] = {}
         self.connections_opened = 0  # more than 1 means it reconnected
         self._closing = False
         self._closed = False
@@ -128,6 +130,59 @@ class Publisher(ConfirmingIO):
                     raise BrokerUnavailable(f"broker unreachable; {count} message(s) not yet confirmed")
                 raise ConfirmTimeout(f"{count} message(s) not confirmed within {timeout} s")
 
+    def publish_confirmed(
+        self,
+        usage: Sequence[Mapping[str, Any]],
+        failures: Sequence[Mapping[str, Any]] = (),
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        """Publish events already in wire form (docs/events.md; not validated here), routed as
+        `publish_many` and `publish_failure` route, in messages of their own (no linger), and block
+        until the broker has confirmed those messages (not the others in flight), or raise. For a
+        server relaying events it validated (the HTTP API); thread-safe."""
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        for event in usage:
+            org = event.get("organization_id")
+            queue = routing.usage_queue_of(org if isinstance(org, str) else "", self._partitions)
+            by_queue.setdefault(queue, []).append(dict(event))
+        parts = [
+            (wire.queue_name(self._prefix, q), wire.USAGE_ACTOR, events) for q, events in by_queue.items()
+        ]
+        if failures:
+            refunds = wire.queue_name(self._prefix, wire.REFUNDS_QUEUE)
+            parts.append((refunds, wire.REFUND_ACTOR, [dict(report) for report in failures]))
+        deadline = time.monotonic() + timeout
+        seqs: list[int] = []
+        with self._lock:
+            if self._closed or self._closing:
+                raise PublisherClosed("the publisher is closed")
+            while len(self._unconfirmed) >= self._max_unconfirmed and time.monotonic() < deadline:
+                self._changed.wait(0.5)  # back-pressure: the broker is behind
+            for queue, actor, events in parts:
+                for start in range(0, len(events), self._max_batch):
+                    seqs.append(self._enqueue(queue, actor, events[start : start + self._max_batch]))
+            self._awaited.update(dict.fromkeys(seqs))
+        self._wake()
+        with self._lock:
+            try:
+                while any(seq in self._unconfirmed for seq in seqs) and not self._closing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(min(left, 0.5))
+                errors = [error for seq in seqs if (error := self._awaited.get(seq)) is not None]
+                pending = sum(seq in self._unconfirmed for seq in seqs)
+            finally:
+                for seq in seqs:
+                    self._awaited.pop(seq, None)
+            if errors:
+                raise errors[0]
+            if pending:
+                if self._channel is None:
+                    raise BrokerUnavailable(f"broker unreachable; {pending} message(s) not yet confirmed")
+                raise ConfirmTimeout(f"{pending} message(s) not confirmed within {timeout} s")
+
     def close(self, timeout: float = 60.0) -> None:
         if self._closed:
             return
@@ -172,6 +227,10 @@ class Publisher(ConfirmingIO):
         if not events:
             return
         queue, actor = key
+        self._enqueue(queue, actor, events)
+
+    def _enqueue(self, queue: str, actor: str, events: list[dict[str, Any]]) -> int:
+        """One message awaiting confirmation (lock held); its sequence number."""
         message_id = str(uuid.uuid4())
         seq = self._next_seq
         self._next_seq += 1
@@ -179,6 +238,7 @@ class Publisher(ConfirmingIO):
             queue, wire.encode(queue, actor, events, message_id=message_id), message_id
         )
         self._to_send.append(seq)
+        return seq
 
     def _wake(self) -> None:
         with self._lock:

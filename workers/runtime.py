@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from billing_core.db.engine import make_engine
+from billing_core.db.group_commit import GroupCommitter
 from billing_core.db.uow import committed
 from billing_core.ledger.refund_requests import FailureResult, handle_failures
 from billing_core.pricing.catalog import CatalogCache, load_catalog
@@ -21,7 +22,6 @@ from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage import rejections
 from billing_core.usage.ingest import IngestResult, PreparedUsage, prepare_usage, record_usage
-from workers.group_commit import GroupCommitter
 from workers.notifications import deliver
 
 log = logging.getLogger("billing.workers")

@@ -91,6 +91,31 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
             assert json.loads(response.read())["balance"] == view["balance"]
         assert any(line.startswith(f"console:  {base}/console/") for line in lines), lines
         assert view["balance"].rstrip("0") in _console_credits_page(base, token, "demo-org").replace(",", "")
+        # Usage over HTTP from this process, as `curl` in the README: charged in the request (200).
+        at = "2026-05-01T12:00:00Z"
+        batch = [
+            {
+                "event_id": f"http-{i}",
+                "organization_id": "demo-org",
+                "agent_id": "agent-1",
+                "model": "gpt-4o",
+                "input_tokens": 1000,
+                "output_tokens": 500,
+                "occurred_at": at,
+            }
+            for i in range(3)
+        ]
+        ingest = urllib.request.Request(
+            f"{base}/v1/events",
+            data=json.dumps(batch).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(ingest, timeout=30) as response:
+            assert response.status == 200
+            outcomes = json.loads(response.read())["events"]
+        assert [e["outcome"] for e in outcomes] == ["charged"] * 3
+        after = json.loads(run("balance", "demo-org", "--json").stdout)
+        assert after["balance"] != view["balance"]
     finally:
         up.send_signal(signal.SIGINT)
         up.communicate(timeout=60)

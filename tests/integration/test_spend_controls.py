@@ -197,9 +197,10 @@ def test_a_released_hold_frees_its_credits_and_a_late_debit_naming_it_is_charged
 def test_expired_holds_are_released_once_by_the_sweeper(api, engine):
     grant(engine, "acme", 100, "seed", at=NOW)
     made = hold(api, "turn-1", "60", ttl_seconds=60).json
-    assert committed(engine, lambda c: expire_holds(c, NOW + timedelta(seconds=30))) == 0
-    assert committed(engine, lambda c: expire_holds(c, NOW + timedelta(minutes=2))) == 1
-    assert committed(engine, lambda c: expire_holds(c, NOW + timedelta(minutes=3))) == 0
+    expires = datetime.fromisoformat(made["expires_at"])
+    assert committed(engine, lambda c: expire_holds(c, expires - timedelta(seconds=1))) == 0
+    assert committed(engine, lambda c: expire_holds(c, expires + timedelta(seconds=1))) == 1
+    assert committed(engine, lambda c: expire_holds(c, expires + timedelta(minutes=1))) == 0
     assert api.get(f"{ORG}/holds/{made['id']}").json["status"] == "expired"
     assert check(api, estimate={"model": "unit-model", "max_output_tokens": 100}).status_code == 200
 

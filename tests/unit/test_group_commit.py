@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from billing_core.db.group_commit import GroupCommitter
 from tests.support.pipeline import join_all
-from workers.group_commit import GroupCommitter
 
 
 def queued(committer: GroupCommitter[int]) -> int:

@@ -1,15 +1,16 @@
-"""Group commit: concurrent messages of one worker process share one database transaction.
+"""Group commit: concurrent units of work of one process share one database transaction (the
+usage messages of a worker process, the ingestion requests of an embedded API process).
 
-Each actor thread submits its (already decoded and priced) work and waits. A thread that finds
+Each thread submits its (already decoded and priced) work and waits. A thread that finds
 fewer than `max_leaders` commits in progress becomes a leader: it takes everything submitted so
 far, commits it in one transaction, wakes the submitters of that group, and goes on leading until
 its own work is committed; then it hands the lead to the oldest waiting submitter. Under load,
 groups grow by themselves; with one message in flight, nothing waits. Each waiting thread sleeps on
 its own event, so a commit wakes only the threads it concerns, never the whole pool.
 
-One leader per process is the default: the process's partitions are its own, so concurrent groups
-would only split the same work into more, smaller transactions. Every submitter returns only after
-the commit that holds its work, so a message is acknowledged after its commit.
+One leader per process is the default: concurrent groups would only split the same work into more,
+smaller transactions. Every submitter returns only after the commit that holds its work, so a
+message is acknowledged (a request answered) after its commit.
 """
 
 from __future__ import annotations
