@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from api import health, views_admin, views_org, views_subscription
 from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
+from api.metrics import ApiMetrics
 from api.openapi import finish_spec
 from api.ratelimit import RateLimiter
 from api.runtime import EXTENSION, Runtime, release_at_teardown
@@ -26,6 +27,7 @@ from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings, load_settings
 from billing_core.subscriptions.payment_port import PaymentProvider
 from payments import build_providers
+from telemetry.http import instrument
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -52,10 +54,13 @@ def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
     payments: Mapping[str, PaymentProvider] | None = None,
+    metrics: ApiMetrics | None = None,
 ) -> APIFlask:
     """`payments` maps a provider name (stripe, recurrente) to its adapter; by default, the adapters
-    of the providers whose keys are set. An unconfigured provider answers 503."""
+    of the providers whose keys are set. An unconfigured provider answers 503. `metrics`: where the
+    app counts (default: a registry of its own)."""
     settings = settings or load_settings()
+    metrics = metrics or ApiMetrics()
     app = APIFlask("billing-api", title="Agent credit billing API", version="1.0", docs_path="/docs")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -74,7 +79,9 @@ def create_app(
         catalogs=CatalogCache(),
         limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst),
         payments=dict(build_providers(settings) if payments is None else payments),
+        metrics=metrics,
     )
+    instrument(app, "api", metrics.http)
     register_error_handlers(app)
     release_at_teardown(app)
     serve_swagger_ui_locally(app)

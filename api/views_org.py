@@ -75,6 +75,7 @@ def check_balance_view(org: str, body: CheckIn) -> Any:
         estimate = Estimate(e.model, e.input_tokens, e.max_output_tokens, e.tools)
     at = now()
     result = read(lambda c: check_balance(c, org, estimate, runtime().catalogs, at))
+    runtime().metrics.balance_checks.labels("sufficient" if result.sufficient else "insufficient").inc()
     if not result.sufficient:
         raise api_error(
             402,

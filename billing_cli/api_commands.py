@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from waitress.server import create_server
 
 from api.app import create_app
+from api.metrics import ApiMetrics
 from billing_cli.context import CommandContext
 from billing_core.settings import Settings
+from telemetry.exposition import aggregated, child_exited, serve_metrics, shared_metrics_directory
 from workers.process import ShutdownSignal
 
 
@@ -56,9 +58,10 @@ def start_api_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     threads: int = 4,
+    metrics: ApiMetrics | None = None,
 ) -> ApiServer:
     """Serve the API in this process on a daemon thread; `port=0` picks a free port. Call `.stop()`."""
-    return start_server(create_app(settings, engine), host=host, port=port, threads=threads)
+    return start_server(create_app(settings, engine, metrics=metrics), host=host, port=port, threads=threads)
 
 
 def start_server(app: Any, *, host: str, port: int, threads: int = 4) -> ApiServer:
@@ -74,15 +77,26 @@ def api_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.processes < 1 or args.threads < 1:
         print("error: --processes and --threads must be at least 1", file=sys.stderr)
         return 2
+    settings = ctx.settings
     if args.processes == 1:
+        metrics = ApiMetrics()
         server = create_server(
-            create_app(ctx.settings, ctx.engine), host=args.host, port=args.port, threads=args.threads
+            create_app(settings, ctx.engine, metrics=metrics),
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
         )
         print(
             f"API on http://{args.host}:{server.effective_port} (docs at /docs); Ctrl-C to stop", flush=True
         )
-        return serve_until_interrupted(server)
-    return serve_processes(ctx.settings, args.host, args.port, args.processes, args.threads)
+        metrics_server = serve_metrics(metrics.registry, settings.metrics_host, settings.metrics_port)
+        try:
+            return serve_until_interrupted(server)
+        finally:
+            if metrics_server is not None:
+                metrics_server.stop()
+    with shared_metrics_directory() as metrics_dir:
+        return serve_processes(settings, args.host, args.port, args.processes, args.threads, metrics_dir)
 
 
 def calm_garbage_collector() -> None:
@@ -102,10 +116,13 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_processes(settings: Settings, host: str, port: int, processes: int, threads: int) -> int:
+def serve_processes(
+    settings: Settings, host: str, port: int, processes: int, threads: int, metrics_dir: str
+) -> int:
     """N server processes, each with its own listening socket on the same port (SO_REUSEPORT): the
     kernel spreads connections over them. The parent only holds the port (bound, never listening,
-    so no connection waits on it), restarts a process that dies, and stops them all on SIGTERM."""
+    so no connection waits on it), restarts a process that dies, stops them all on SIGTERM, and
+    serves the sum of their metrics (which they write to `metrics_dir`)."""
     reserved = _reuse_port_socket(host, port)
     port = int(reserved.getsockname()[1])
 
@@ -127,15 +144,19 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int, th
     print(
         f"API on http://{host}:{port} with {processes} processes (docs at /docs); Ctrl-C to stop", flush=True
     )
+    metrics_server = serve_metrics(aggregated(metrics_dir), settings.metrics_host, settings.metrics_port)
     stop = ShutdownSignal()
     while not stop.wait(0.5):
         for i, pid in enumerate(children):
             if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                child_exited(pid, metrics_dir)
                 children[i] = spawn()
     for pid in children:
         os.kill(pid, signal.SIGTERM)
     for pid in children:
         os.waitpid(pid, 0)
+    if metrics_server is not None:
+        metrics_server.stop()
     reserved.close()
     return 0
 

@@ -6,24 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 from tests.support.processes import BILLING
-
-
-def _stop_embedded_postgres(data_dir: Path) -> None:
-    pid_file = data_dir / "pgdata" / "postmaster.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text().splitlines()[0])
-        os.kill(pid, signal.SIGINT)  # fast shutdown
-        for _ in range(100):
-            if not pid_file.exists():
-                break
-            time.sleep(0.1)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -93,6 +80,11 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         assert view["balance"].rstrip("0") in _console_credits_page(base, token, "demo-org").replace(",", "")
     finally:
         up.send_signal(signal.SIGINT)
-        up.communicate(timeout=60)
-        _stop_embedded_postgres(tmp_path / ".billing")
+        rest, _ = up.communicate(timeout=60)
+        down = run("down")
     assert up.returncode == 0
+    assert "`billing down` stops it" in rest, rest  # it says that the embedded PostgreSQL keeps running
+    assert down.returncode == 0 and "stopped the embedded PostgreSQL" in down.stdout, down.stderr
+    assert not (tmp_path / ".billing" / "pgdata" / "postmaster.pid").exists()
+    again = run("down")
+    assert again.returncode == 0 and "no embedded PostgreSQL runs" in again.stdout
