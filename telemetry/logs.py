@@ -69,3 +69,4 @@ def configure_logging(process_name: str, log_format: str | None = None, level: i
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("pika").setLevel(logging.WARNING)  # its INFO lines narrate every connection
