@@ -68,10 +68,16 @@ def gather(ctx: CommandContext, max_sweep_age: float) -> Status:
         except Exception as error:
             status.broker = f"unreachable ({type(error).__name__})"
             status.attention.append("the broker cannot be reached")
+    missing = [q.name for q in status.queues if q.ready is None]
+    if missing:
+        listed = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        status.attention.append(
+            f"{len(missing)} queue(s) not declared (has a worker ever started?): {listed}"
+        )
     for q in status.queues:
         if q.ready is None:
-            status.attention.append(f"queue {q.name} is not declared (has no worker ever started?)")
-        elif q.name.endswith(".XQ") and q.ready:
+            continue
+        if q.name.endswith(".XQ") and q.ready:
             status.attention.append(f"{q.ready} dead letter(s) in {q.name} (no dead-letter sweep parks them)")
         elif q.ready and not q.consumers:
             status.attention.append(f"{q.ready} message(s) wait in {q.name}, which has no consumer")
@@ -114,7 +120,7 @@ def _seconds(value: float | None) -> str:
 def render(status: Status) -> str:
     lines = [f"database: {status.database}", f"broker:   {status.broker}"]
     if status.queues:
-        rows = [(q.name, _count(q.ready), _count(q.consumers)) for q in status.queues if q.ready != 0]
+        rows = [(q.name, q.ready, q.consumers) for q in status.queues if q.ready]
         declared = sum(q.ready is not None for q in status.queues)
         lines.append(f"queues:   {declared} of {len(status.queues)} declared; those holding messages:")
         lines.append(table(["queue", "ready", "consumers"], rows) if rows else "  none")
@@ -141,10 +147,6 @@ def render(status: Status) -> str:
     lines.append("attention:" if status.attention else "ok: nothing needs attention")
     lines += [f"  - {item}" for item in status.attention]
     return "\n".join(lines)
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else str(value)
 
 
 def _get(url: str) -> str:

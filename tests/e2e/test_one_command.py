@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from tests.support.metrics import free_port, scrape
 from tests.support.processes import BILLING
 
 
@@ -42,10 +43,11 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
     run = lambda *args: subprocess.run(  # noqa: E731
         [BILLING, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
+    metrics_port = free_port()
     up = subprocess.Popen(
         [BILLING, "up", "--port", "0", "--webhooks-port", "0"],
         cwd=tmp_path,
-        env=env,
+        env={**env, "BILLING_METRICS_PORT": str(metrics_port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -78,6 +80,11 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
             assert json.loads(response.read())["balance"] == view["balance"]
         assert any(line.startswith(f"console:  {base}/console/") for line in lines), lines
         assert view["balance"].rstrip("0") in _console_credits_page(base, token, "demo-org").replace(",", "")
+        metrics = scrape(metrics_port)  # one endpoint for every part of the process
+        assert metrics.total("billing_http_request_duration_seconds_count", app="api") >= 3
+        assert metrics.total("billing_scheduler_sweeps_total", outcome="ok") >= 1
+        assert metrics.total("billing_backlog_source_up", source="database") == 1
+        assert "billing_usage_events_total" in metrics.names()
     finally:
         up.send_signal(signal.SIGINT)
         rest, _ = up.communicate(timeout=60)
