@@ -1,13 +1,8 @@
+# The whole project (what .dockerignore leaves), installed with its runtime dependencies only.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY billing_core billing_core
-COPY billing_cli billing_cli
-COPY producers producers
-COPY workers workers
-COPY webhooks webhooks
-COPY api api
-COPY migrations migrations
-RUN pip install --no-cache-dir .
+COPY . .
+RUN pip install --no-cache-dir . && rm -rf build *.egg-info
+# An unprivileged user; metrics of multi-process workers go to a directory under /tmp.
 USER nobody
 ENTRYPOINT ["billing"]

@@ -26,6 +26,7 @@ from api import (
 )
 from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
+from api.metrics import ApiMetrics
 from api.openapi import finish_spec
 from api.ratelimit import RateLimiter
 from api.runtime import EXTENSION, Runtime, release_at_teardown
@@ -37,6 +38,7 @@ from billing_core.subscriptions.payment_port import PaymentProvider
 from billing_core.usage.charging import UsageCharger
 from billing_core.usage.publishing import EventPublisher
 from payments import build_providers
+from telemetry.http import instrument
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -64,12 +66,15 @@ def create_app(
     engine: Engine | None = None,
     payments: Mapping[str, PaymentProvider] | None = None,
     publisher: EventPublisher | None = None,
+    metrics: ApiMetrics | None = None,
 ) -> APIFlask:
     """`payments` maps a provider name (stripe, recurrente) to its adapter; by default, the adapters
     of the providers whose keys are set. An unconfigured provider answers 503. `publisher` is
     where `POST /v1/events` publishes when BROKER_URL is set (billing_cli passes a
-    producers.Publisher); without BROKER_URL, events are charged in the request."""
+    producers.Publisher); without BROKER_URL, events are charged in the request. `metrics`: where
+    the app counts (default: a registry of its own)."""
     settings = settings or load_settings()
+    metrics = metrics or ApiMetrics()
     app = APIFlask("billing-api", title="Agent credit billing API", version="1.0", docs_path="/docs")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -92,7 +97,9 @@ def create_app(
         charger=UsageCharger(engine, catalogs),
         publisher=publisher,
         payments=dict(build_providers(settings) if payments is None else payments),
+        metrics=metrics,
     )
+    instrument(app, "api", metrics.http)
     register_error_handlers(app)
     release_at_teardown(app)
     serve_swagger_ui_locally(app)

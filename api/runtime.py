@@ -1,5 +1,5 @@
-"""What the app holds for its lifetime (settings, engine, price cache, rate limiter, the usage
-charger or publisher, payment providers), and the two
+"""What the app holds for its lifetime (settings, engine, price cache, rate limiter, metrics, the
+usage charger or publisher, payment providers), and the two
 ways a view touches the database: a read (no writes, no transaction block), or a write in a unit
 of work that commits (retried on deadlock)."""
 
@@ -14,6 +14,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
 from billing_core.db.uow import committed
 from billing_core.pricing.catalog import CatalogCache
@@ -33,6 +34,7 @@ class Runtime:
     engine: Engine
     catalogs: CatalogCache
     limiter: RateLimiter
+    metrics: ApiMetrics
     charger: UsageCharger  # ingestion without a broker: charged in the request
     publisher: EventPublisher | None = None  # ingestion with a broker: published with confirms
     payments: Mapping[str, PaymentProvider] = field(default_factory=dict)  # configured providers by name

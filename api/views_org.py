@@ -96,6 +96,11 @@ def check_balance_view(org: str, body: CheckIn) -> Any:
         )
     )
     if result.budget is not None:
+        outcome = "budget_exceeded"
+    else:
+        outcome = "sufficient" if result.sufficient else "insufficient"
+    runtime().metrics.balance_checks.labels(outcome).inc()
+    if result.budget is not None:
         raise budget_exceeded(result.budget)
     if not result.sufficient:
         raise api_error(

@@ -18,9 +18,11 @@ from sqlalchemy import Engine
 from waitress.server import create_server
 
 from api.app import create_app
+from api.metrics import ApiMetrics
 from billing_cli.context import CommandContext
 from billing_core.settings import Settings
 from producers import Publisher
+from telemetry.exposition import aggregated, child_exited, serve_metrics, shared_metrics_directory
 from workers.process import ShutdownSignal
 
 
@@ -76,10 +78,12 @@ class BrokerPublisher:
             publisher.close()
 
 
-def build_app(settings: Settings, engine: Engine | None = None) -> tuple[APIFlask, BrokerPublisher | None]:
+def build_app(
+    settings: Settings, engine: Engine | None = None, metrics: ApiMetrics | None = None
+) -> tuple[APIFlask, BrokerPublisher | None]:
     """The API app and, with a broker, the publisher its event ingestion uses (close it at exit)."""
     publisher = BrokerPublisher(settings.broker_url, settings) if settings.broker_url else None
-    return create_app(settings, engine, publisher=publisher), publisher
+    return create_app(settings, engine, publisher=publisher, metrics=metrics), publisher
 
 
 @dataclass
@@ -108,9 +112,10 @@ def start_api_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     threads: int = 4,
+    metrics: ApiMetrics | None = None,
 ) -> ApiServer:
     """Serve the API in this process on a daemon thread; `port=0` picks a free port. Call `.stop()`."""
-    app, publisher = build_app(settings, engine)
+    app, publisher = build_app(settings, engine, metrics)
     server = start_server(app, host=host, port=port, threads=threads)
     server.publisher = publisher
     return server
@@ -140,14 +145,22 @@ def api_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.processes < 1 or args.threads < 1:
         print("error: --processes and --threads must be at least 1", file=sys.stderr)
         return 2
+    settings = ctx.settings
     if args.processes == 1:
-        app, publisher = build_app(ctx.settings, ctx.engine)
+        metrics = ApiMetrics()
+        app, publisher = build_app(settings, ctx.engine, metrics)
         server = create_server(app, host=args.host, port=args.port, threads=args.threads)
         print(
             f"API on http://{args.host}:{server.effective_port} (docs at /docs); Ctrl-C to stop", flush=True
         )
-        return serve_until_interrupted(server, publisher)
-    return serve_processes(ctx.settings, args.host, args.port, args.processes, args.threads)
+        metrics_server = serve_metrics(metrics.registry, settings.metrics_host, settings.metrics_port)
+        try:
+            return serve_until_interrupted(server, publisher)
+        finally:
+            if metrics_server is not None:
+                metrics_server.stop()
+    with shared_metrics_directory() as metrics_dir:
+        return serve_processes(settings, args.host, args.port, args.processes, args.threads, metrics_dir)
 
 
 def calm_garbage_collector() -> None:
@@ -167,10 +180,13 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_processes(settings: Settings, host: str, port: int, processes: int, threads: int) -> int:
+def serve_processes(
+    settings: Settings, host: str, port: int, processes: int, threads: int, metrics_dir: str
+) -> int:
     """N server processes, each with its own listening socket on the same port (SO_REUSEPORT): the
     kernel spreads connections over them. The parent only holds the port (bound, never listening,
-    so no connection waits on it), restarts a process that dies, and stops them all on SIGTERM."""
+    so no connection waits on it), restarts a process that dies, stops them all on SIGTERM, and
+    serves the sum of their metrics (which they write to `metrics_dir`)."""
     reserved = _reuse_port_socket(host, port)
     port = int(reserved.getsockname()[1])
 
@@ -193,15 +209,19 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int, th
     print(
         f"API on http://{host}:{port} with {processes} processes (docs at /docs); Ctrl-C to stop", flush=True
     )
+    metrics_server = serve_metrics(aggregated(metrics_dir), settings.metrics_host, settings.metrics_port)
     stop = ShutdownSignal()
     while not stop.wait(0.5):
         for i, pid in enumerate(children):
             if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                child_exited(pid, metrics_dir)
                 children[i] = spawn()
     for pid in children:
         os.kill(pid, signal.SIGTERM)
     for pid in children:
         os.waitpid(pid, 0)
+    if metrics_server is not None:
+        metrics_server.stop()
     reserved.close()
     return 0
 

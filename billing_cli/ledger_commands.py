@@ -8,6 +8,7 @@ from typing import Any
 
 from billing_cli.context import CommandContext, parse_time, utcnow
 from billing_cli.output import credits, table, to_json
+from billing_core.job_runs import RECONCILE, record_run
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.expiry import expire_due_grants
 from billing_core.ledger.grants import GrantRequest, grant_credits
@@ -156,6 +157,7 @@ def transactions(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 def reconcile_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     violations = ctx.read(lambda c: reconcile(c))
+    ctx.write(lambda c: record_run(c, RECONCILE, len(violations)))  # for the alert on a failed reconcile
     if args.json:
         print(to_json({"ok": not violations, "violations": [asdict(v) for v in violations]}))
     elif violations:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,7 @@ from billing_cli import (
     price_commands,
     refund_commands,
     scheduler_commands,
+    status_commands,
     up,
     webhook_commands,
     worker_commands,
@@ -27,6 +29,7 @@ from billing_cli import (
 from billing_cli.context import CommandContext
 from billing_core.errors import BillingError
 from migrations import runner
+from telemetry.logs import configure_logging
 
 
 def migrate(ctx: CommandContext, args: argparse.Namespace) -> int:
@@ -56,13 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands.register(sub)
     api_commands.register(sub)
     key_commands.register(sub)
+    status_commands.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ctx = CommandContext()
+    configure_logging(args.command, ctx.settings.log_format)
     try:
-        code: int = args.run(CommandContext(), args)
+        code: int = args.run(ctx, args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`billing ... | head`): stop quietly. Python's own flush at exit
+        # would fail again on the closed pipe, so stdout now points at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except BillingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

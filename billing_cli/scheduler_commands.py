@@ -4,10 +4,16 @@ process. With BROKER_URL the due grants and stale webhooks go to their queues.""
 from __future__ import annotations
 
 import argparse
-import time
+import logging
 
 from billing_cli.context import CommandContext, parse_time, utcnow
+from telemetry.exposition import serve_metrics
+from workers.backlog import BacklogCollector
+from workers.metrics import SchedulerMetrics
+from workers.process import ShutdownSignal
 from workers.scheduler import senders, sweep_once
+
+log = logging.getLogger("billing.scheduler")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,9 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def scheduler_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     to = senders(ctx.settings, ctx.engine) if ctx.settings.broker_url else None
-    while True:
-        now = args.now or utcnow() if args.once else utcnow()
-        print(sweep_once(ctx.engine, now, to), flush=True)
-        if args.once:
-            return 0
-        time.sleep(args.interval)  # pragma: no cover - runs until stopped
+    if args.once:
+        print(sweep_once(ctx.engine, args.now or utcnow(), to), flush=True)
+        return 0
+    # The long-running scheduler also serves the deployment's backlog gauges (one per deployment).
+    metrics = SchedulerMetrics()
+    metrics.registry.register(BacklogCollector(ctx.settings, ctx.engine))
+    serve_metrics(metrics.registry, ctx.settings.metrics_host, ctx.settings.metrics_port)
+    stop = ShutdownSignal()
+    while not stop.received:
+        try:
+            print(sweep_once(ctx.engine, utcnow(), to, metrics), flush=True)
+        except Exception:  # the database or broker is away: counted, logged, tried again next time
+            log.exception("sweep failed; trying again in %s s", args.interval)
+        stop.wait(args.interval)
+    return 0

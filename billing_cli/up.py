@@ -6,18 +6,26 @@ import argparse
 import secrets
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import Connection
 
+from api.metrics import ApiMetrics
 from billing_cli.api_commands import start_api_server, start_server
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.demo import run_demo
 from billing_cli.processes import start_workers
 from billing_cli.seed_prices import SEED_EFFECTIVE_AT, seed_model_prices, seed_tool_prices
+from billing_core.db.engine import stop_embedded_database
 from billing_core.pricing.catalog import add_model_prices, add_tool_price
 from billing_core.settings import Settings
 from migrations import runner
+from telemetry.exposition import serve_metrics
+from telemetry.http import HttpMetrics
 from webhooks.app import create_app as create_webhooks_app
+from webhooks.metrics import WebhookMetrics
+from workers.backlog import BacklogCollector
+from workers.metrics import SchedulerMetrics, WorkerMetrics
 from workers.process import ShutdownSignal
 from workers.scheduler import Senders, SweeperThread
 
@@ -36,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo.add_argument("--events", type=int, default=200)
     demo.add_argument("--org", default="demo-org")
     demo.set_defaults(run=demo_cmd)
+    down = sub.add_parser("down", help="stop the embedded PostgreSQL that `billing up` left running")
+    down.set_defaults(run=down_cmd)
 
 
 def prepare(ctx: CommandContext) -> None:
@@ -76,14 +86,21 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     prepare(ctx)
     database, broker = describe(ctx)
     settings = embedded_admin_token(ctx)
-    workers = start_workers(settings, ctx.engine, threads=args.threads)
-    api = start_api_server(settings, ctx.engine, host=args.host, port=args.port)
-    to = Senders(workers.actors.grant_due_credits.send, workers.actors.process_webhook.send)
-    hooks = start_server(
-        create_webhooks_app(settings, ctx.engine, enqueue=to.webhook), host=args.host, port=args.webhooks_port
+    registry = CollectorRegistry()  # one /metrics for every part of this process
+    http = HttpMetrics(registry)
+    workers = start_workers(settings, ctx.engine, threads=args.threads, metrics=WorkerMetrics(registry))
+    api = start_api_server(
+        settings, ctx.engine, host=args.host, port=args.port, metrics=ApiMetrics(registry, http)
     )
-    sweeper = SweeperThread(ctx.engine, to, interval=60.0).start()
+    to = Senders(workers.actors.grant_due_credits.send, workers.actors.process_webhook.send)
+    receiver = create_webhooks_app(
+        settings, ctx.engine, enqueue=to.webhook, metrics=WebhookMetrics(registry, http)
+    )
+    hooks = start_server(receiver, host=args.host, port=args.webhooks_port)
+    sweeper = SweeperThread(ctx.engine, to, interval=60.0, metrics=SchedulerMetrics(registry)).start()
     dispatcher = workers.notification_dispatcher()
+    registry.register(BacklogCollector(settings, ctx.engine))
+    metrics_server = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
     print(f"database: {database} (migrated; default prices seeded)")
     print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
     print("scheduler: a grant sweep every minute, grants on the grants queue")
@@ -100,10 +117,32 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     hooks.stop()
     api.stop()
     workers.stop()
-    print("stopped")
+    if metrics_server is not None:
+        metrics_server.stop()
+    if settings.database_url:
+        print("stopped")
+    else:
+        print(
+            f"stopped; the embedded PostgreSQL under {settings.data_dir}/pgdata keeps running so that "
+            "later commands find it: `billing down` stops it"
+        )
     return 0
 
 
 def demo_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     prepare(ctx)
     return run_demo(ctx, org=args.org, count=args.events)
+
+
+def down_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
+    if ctx.settings.database_url:
+        print("DATABASE_URL is set: there is no embedded PostgreSQL to stop")
+        return 0
+    where = f"{ctx.settings.data_dir}/pgdata"
+    stopped = stop_embedded_database(ctx.settings.data_dir)
+    print(
+        f"stopped the embedded PostgreSQL under {where}"
+        if stopped
+        else f"no embedded PostgreSQL runs under {where}"
+    )
+    return 0

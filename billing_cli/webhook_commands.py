@@ -12,7 +12,9 @@ from billing_cli.api_commands import serve_until_interrupted
 from billing_cli.context import CommandContext, utcnow
 from billing_cli.output import table, to_json
 from billing_core.provider_events.inbox import STATUSES, list_rows
+from telemetry.exposition import serve_metrics
 from webhooks.app import create_app
+from webhooks.metrics import WebhookMetrics
 from workers.scheduler import process_now, senders
 
 
@@ -34,12 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def serve(ctx: CommandContext, args: argparse.Namespace) -> int:
-    enqueue = senders(ctx.settings, ctx.engine).webhook if ctx.settings.broker_url else None
-    app = create_app(ctx.settings, ctx.engine, enqueue=enqueue)
+    settings = ctx.settings
+    enqueue = senders(settings, ctx.engine).webhook if settings.broker_url else None
+    metrics = WebhookMetrics()
+    app = create_app(settings, ctx.engine, enqueue=enqueue, metrics=metrics)
     server = create_server(app, host=args.host, port=args.port, threads=args.threads)
     where = f"http://{args.host}:{server.effective_port}"
     print(f"webhooks on {where}/webhooks/stripe and {where}/webhooks/recurrente", flush=True)
-    return serve_until_interrupted(server)
+    metrics_server = serve_metrics(metrics.registry, settings.metrics_host, settings.metrics_port)
+    try:
+        return serve_until_interrupted(server)
+    finally:
+        if metrics_server is not None:
+            metrics_server.stop()
 
 
 def list_inbox(ctx: CommandContext, args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from billing_core.ledger.refund_requests import flag_unmatched
 from billing_core.usage import rejections
 from billing_core.usage.replay import replay_rejected_usage
 from workers.broker import KINDS
-from workers.process import WorkerPlan, child_command, configure_logging, run_worker, split, supervise
+from workers.process import WorkerPlan, child_command, run_worker, split, supervise
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -80,10 +80,9 @@ def worker_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
         print("error: --processes and --threads must be at least 1", file=sys.stderr)
         return 2
     plans = [WorkerPlan(kinds, args.threads, share) for share in split(preferred, args.processes)]
-    configure_logging()
     if len(plans) == 1:
         return run_worker(settings, plans[0])
-    return supervise(plans, child_command())
+    return supervise(settings, plans, child_command())
 
 
 def events_rejected(ctx: CommandContext, args: argparse.Namespace) -> int:

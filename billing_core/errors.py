@@ -63,6 +63,15 @@ class NotYet(BillingError):
     """Raised when an event needs state that another event has not created yet: retry it later."""
 
 
+class EventWaiting(NotYet):
+    """NotYet, about a stored provider event: which provider and event type wait."""
+
+    def __init__(self, reason: str, provider: str, event_type: str) -> None:
+        super().__init__(reason)
+        self.provider = provider
+        self.event_type = event_type
+
+
 class UnknownPlan(BillingError):
     """Raised when a plan code names no plan."""
 

@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     api_rate_limit_burst: int = Field(
         default=100, alias="BILLING_API_RATE_BURST", ge=1, description="API requests a token may burst"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        alias="BILLING_METRICS_PORT",
+        ge=0,
+        le=65535,
+        description="port of the process's /metrics side server; unset: no metrics server",
+    )
+    metrics_host: str = Field(default="127.0.0.1", alias="BILLING_METRICS_HOST")
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, alias="LOG_FORMAT", description="unset: text on a terminal, JSON otherwise"
+    )
     console_secure_cookie: bool = Field(
         default=True,
         description="mark the console's session cookie Secure (browsers still accept it on http://localhost)",

@@ -20,6 +20,8 @@ from billing_core.db.engine import make_engine
 from billing_core.db.uow import committed
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.settings import Settings, load_settings
+from telemetry.http import instrument
+from webhooks.metrics import WebhookMetrics
 from webhooks.verify import Refused, verify_recurrente, verify_stripe
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -32,13 +34,20 @@ def _error(status: int, type_: str, message: str) -> tuple[Response, int]:
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, enqueue: Enqueue | None = None
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    enqueue: Enqueue | None = None,
+    metrics: WebhookMetrics | None = None,
 ) -> Flask:
-    """`enqueue(inbox_id)` hands a new inbox row to the webhooks queue (None: rows wait for the sweeper)."""
+    """`enqueue(inbox_id)` hands a new inbox row to the webhooks queue (None: rows wait for the
+    sweeper). `metrics`: where the receiver counts (default: a registry of its own)."""
     settings = settings or load_settings()
     engine = engine or make_engine(settings)
+    metrics = metrics or WebhookMetrics()
     app = Flask("billing-webhooks")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["billing_metrics"] = metrics
+    instrument(app, "webhooks", metrics.http)
 
     def secret(value: Any) -> str | None:
         text = value.get_secret_value() if value is not None else ""
@@ -53,17 +62,29 @@ def create_app(
         )
         if row_id is not None and enqueue is not None:
             enqueue(row_id)  # after the commit; a crash here is finished by the inbox sweeper
+        metrics.deliveries.labels(provider, "accepted" if row_id is not None else "duplicate").inc()
+        log.info(
+            "%s webhook %s stored",
+            provider,
+            event_type,
+            extra={"webhook_event_id": external_id, "provider": provider, "duplicate": row_id is None},
+        )
         return jsonify({"received": True, "duplicate": row_id is None}), 200
 
     def refuse(provider: str, refusal: Refused) -> tuple[Response, int]:
+        metrics.deliveries.labels(provider, "refused").inc()
         log.warning("refused %s webhook from %s: %s", provider, request.remote_addr, refusal.reason)
         return _error(refusal.status, "refused", refusal.reason)
+
+    def disabled(provider: str, name: str) -> tuple[Response, int]:
+        metrics.deliveries.labels(provider, "disabled").inc()
+        return _error(404, "disabled", f"{name} webhooks are not configured")
 
     @app.post("/webhooks/stripe")
     def stripe_webhook() -> tuple[Response, int]:
         key = secret(settings.stripe_webhook_secret)
         if key is None:
-            return _error(404, "disabled", "Stripe webhooks are not configured")
+            return disabled("stripe", "Stripe")
         try:
             event = verify_stripe(request.get_data(), request.headers.get("Stripe-Signature"), key)
         except Refused as refusal:
@@ -74,7 +95,7 @@ def create_app(
     def recurrente_webhook() -> tuple[Response, int]:
         key = secret(settings.recurrente_webhook_secret)
         if key is None:
-            return _error(404, "disabled", "Recurrente webhooks are not configured")
+            return disabled("recurrente", "Recurrente")
         headers = {
             name: request.headers.get(name, "") for name in ("svix-id", "svix-timestamp", "svix-signature")
         }

@@ -7,8 +7,9 @@ import argparse
 import sys
 
 from billing_core.settings import load_settings
+from telemetry.logs import configure_logging
 from workers.broker import KINDS
-from workers.process import WorkerPlan, configure_logging, run_worker
+from workers.process import WorkerPlan, run_worker
 
 
 def main() -> int:
@@ -17,10 +18,12 @@ def main() -> int:
     parser.add_argument("--queues", default=",".join(KINDS))
     parser.add_argument("--prefer", default="", help="usage partitions to consume at once (or none)")
     args = parser.parse_args()
-    configure_logging()
+    settings = load_settings()
+    configure_logging("worker", settings.log_format)
     preferred = () if args.prefer in ("", "none") else tuple(int(p) for p in args.prefer.split(","))
     kinds = tuple(k for k in args.queues.split(",") if k)
-    return run_worker(load_settings(), WorkerPlan(kinds, args.threads, preferred))
+    # A supervised child: its metrics go to the supervisor's directory, which serves them.
+    return run_worker(settings, WorkerPlan(kinds, args.threads, preferred), serve=False)
 
 
 if __name__ == "__main__":

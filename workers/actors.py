@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from billing_core.errors import NotYet
 from billing_core.usage import rejections
@@ -48,7 +49,8 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         if not isinstance(events, list):
             park_malformed("usage", events, "the message's argument must be a list of events")
             return
-        runtime.charge_usage(events)
+        message = CurrentMessage.get_current_message()
+        runtime.charge_usage(events, message.message_timestamp / 1000 if message is not None else None)
 
     # Bound to the partitions' common name, which no worker consumes: usage is sent to the queue
     # of its partition (WorkerApp.send_usage), never with debit_usage.send.

@@ -12,6 +12,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq import Message, Worker
+from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 
 from billing_core.settings import Settings
@@ -19,6 +20,7 @@ from producers import routing, wire
 from workers.actors import Actors, declare_actors
 from workers.broker import KINDS, build_broker, queue, usage_queue, usage_queues
 from workers.dead_letters import ParkOnNack
+from workers.metrics import WorkerMetrics
 from workers.notifications import NotificationDispatcher
 from workers.poison import PoisonMessageGuard
 from workers.runtime import WorkerRuntime
@@ -92,12 +94,16 @@ class WorkerApp:
         self.broker.close()
 
 
-def boot(settings: Settings, *, engine: Engine | None = None) -> WorkerApp:
-    """The broker, runtime and actors of one process. A classic queue counts crash redeliveries in
+def boot(
+    settings: Settings, *, engine: Engine | None = None, metrics: WorkerMetrics | None = None
+) -> WorkerApp:
+    """The broker, runtime and actors of one process (counting into `metrics`, by default a
+    registry of their own). A classic queue counts crash redeliveries in
     Postgres (PoisonMessageGuard); a quorum queue's own delivery limit does that instead. What
     Dramatiq gives up on is parked before it is dead-lettered (ParkOnNack)."""
     broker = build_broker(settings)
-    runtime = WorkerRuntime(settings, engine=engine)
+    runtime = WorkerRuntime(settings, engine=engine, metrics=metrics)
+    broker.add_middleware(CurrentMessage())  # the actor reads its message's publish time (usage lag)
     if settings.broker_queue_type == "classic":
         broker.add_middleware(PoisonMessageGuard(runtime, limit=settings.poison_redeliveries))
     broker.add_middleware(ParkOnNack(runtime))

@@ -16,12 +16,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from billing_core.settings import Settings
+from telemetry.exposition import (
+    Reading,
+    aggregated,
+    child_exited,
+    serve_metrics,
+    shared_metrics_directory,
+)
 from workers.boot import boot
 from workers.dead_letters import DeadLetterSweeper
+from workers.metrics import WorkerMetrics
 
 log = logging.getLogger("billing.workers")
 
@@ -72,9 +82,20 @@ def split(preferred: Sequence[int], processes: int) -> list[tuple[int, ...]]:
     return [tuple(preferred[i::processes]) for i in range(processes)]
 
 
-def run_worker(settings: Settings, plan: WorkerPlan) -> int:
-    """Run one worker process until SIGTERM or SIGINT; returns its exit status."""
-    app = boot(settings)
+def processes_running(count: Callable[[], int]) -> Reading:
+    """`billing_worker_processes`: what `billing health worker` checks."""
+    return Reading("billing_worker_processes", "Worker processes running under this endpoint.", count)
+
+
+def run_worker(settings: Settings, plan: WorkerPlan, *, serve: bool = True) -> int:
+    """Run one worker process until SIGTERM or SIGINT; returns its exit status. It serves its own
+    metrics when `serve` (a supervised child does not: its supervisor serves them all)."""
+    registry = CollectorRegistry()
+    app = boot(settings, metrics=WorkerMetrics(registry))
+    server = None
+    if serve:
+        registry.register(processes_running(lambda: 1))
+        server = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
     others = [k for k in plan.kinds if k != "usage"]
     now = app.queues_of(others)
     standby: list[str] = []
@@ -99,38 +120,41 @@ def run_worker(settings: Settings, plan: WorkerPlan) -> int:
     if dispatcher is not None:
         dispatcher.stop()
     app.stop()
+    if server is not None:
+        server.stop()
     return 0
 
 
-def supervise(plans: Sequence[WorkerPlan], command: Sequence[str]) -> int:
+def supervise(settings: Settings, plans: Sequence[WorkerPlan], command: Sequence[str]) -> int:
     """Run one child process per plan (`command` + the plan's arguments); restart a child that
-    dies unexpectedly; on SIGTERM or SIGINT stop them all and return."""
+    dies unexpectedly; on SIGTERM or SIGINT stop them all and return. The children write their
+    metrics to a directory made here, and this process serves their sum."""
     stopping = ShutdownSignal()
+    with shared_metrics_directory() as metrics_dir:
 
-    def spawn(plan: WorkerPlan) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([*command, *plan.as_args()])
+        def spawn(plan: WorkerPlan) -> subprocess.Popen[bytes]:
+            return subprocess.Popen([*command, *plan.as_args()])
 
-    children = [spawn(plan) for plan in plans]
-    while not stopping.wait(0.5):
-        for i, child in enumerate(children):
-            if child.poll() is not None:
-                log.warning(
-                    "worker process %d exited with %s; starting it again", child.pid, child.returncode
-                )
-                time.sleep(1.0)
-                children[i] = spawn(plans[i])
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        child.wait()
+        children = [spawn(plan) for plan in plans]
+        running = processes_running(lambda: sum(child.poll() is None for child in children))
+        server = serve_metrics(aggregated(metrics_dir, running), settings.metrics_host, settings.metrics_port)
+        while not stopping.wait(0.5):
+            for i, child in enumerate(children):
+                if child.poll() is not None:
+                    log.warning(
+                        "worker process %d exited with %s; starting it again", child.pid, child.returncode
+                    )
+                    child_exited(child.pid, metrics_dir)
+                    time.sleep(1.0)
+                    children[i] = spawn(plans[i])
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait()
+        if server is not None:
+            server.stop()
     return 0
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
-    )
 
 
 def child_command() -> list[str]:

@@ -1,11 +1,12 @@
 """What the actors of one worker process share: settings, the engine (made lazily, after fork),
-the price catalog cache and the group committer."""
+the price catalog cache, the group committer and the metrics."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,61 +15,42 @@ from sqlalchemy import Engine
 from billing_core.db.engine import make_engine
 from billing_core.db.group_commit import GroupCommitter
 from billing_core.db.uow import committed
+from billing_core.errors import EventWaiting
 from billing_core.ledger.refund_requests import FailureResult, handle_failures
 from billing_core.pricing.catalog import CatalogCache, load_catalog
 from billing_core.pricing.rules import PriceCatalog
-from billing_core.provider_events.processing import process_inbox_row
+from billing_core.provider_events.processing import event_label, process_inbox_row
 from billing_core.settings import Settings
 from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage import rejections
 from billing_core.usage.ingest import IngestResult, PreparedUsage, prepare_usage, record_usage
+from workers.metrics import WorkerMetrics
 from workers.notifications import deliver
 
 log = logging.getLogger("billing.workers")
 
 
-class GroupStats:
-    """Logs, every `every` seconds, how big the group commits were and how long they took."""
+@dataclass(frozen=True)
+class UsageMessage:
+    """One message's usage, priced, with the times its lag is measured from (epoch seconds)."""
 
-    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
-        self._log = logger
-        self._every = every
-        self._lock = threading.Lock()
-        self._reset(time.monotonic())
-
-    def _reset(self, now: float) -> None:
-        self._since, self._groups, self._messages, self._events, self._busy = now, 0, 0, 0, 0.0
-
-    def add(self, messages: int, events: int, seconds: float) -> None:
-        with self._lock:
-            self._groups += 1
-            self._messages += messages
-            self._events += events
-            self._busy += seconds
-            now = time.monotonic()
-            if now - self._since >= self._every:
-                self._log.info(
-                    "usage: %d events/s; %d commits of %.1f messages / %.0f events, %.1f ms each",
-                    self._events / (now - self._since),
-                    self._groups,
-                    self._messages / self._groups,
-                    self._events / self._groups,
-                    1000 * self._busy / self._groups,
-                )
-                self._reset(now)
+    prepared: PreparedUsage
+    published_at: float | None
+    earliest_occurred_at: float | None
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, metrics: WorkerMetrics | None = None
+    ) -> None:
         self.settings = settings
         self._engine = engine
         self._engine_lock = threading.Lock()
         self.catalogs = CatalogCache()
-        self.usage: GroupCommitter[PreparedUsage] = GroupCommitter(
+        self.metrics = metrics or WorkerMetrics()
+        self.usage: GroupCommitter[UsageMessage] = GroupCommitter(
             self._commit_usage, max_size=settings.usage_batch_size * 4
         )
-        self.throughput = GroupStats(log)
-        self.counters: dict[str, int] = {"charged": 0, "duplicates": 0, "rejected": 0, "conflicts": 0}
 
     @property
     def engine(self) -> Engine:
@@ -82,40 +64,43 @@ class WorkerRuntime:
         with self.engine.connect() as connection:
             return load_catalog(connection)
 
-    def charge_usage(self, raw_events: list[object]) -> None:
+    def charge_usage(self, raw_events: list[object], published_at: float | None = None) -> None:
         """Decode and price in the calling thread, then commit together with other messages."""
         prepared = prepare_usage(raw_events, self.catalogs, self._load_catalog)
-        self.usage.submit(prepared, size=max(1, len(raw_events)))
+        earliest = min((p.event.occurred_at for p in prepared.priced), default=None)
+        message = UsageMessage(prepared, published_at, earliest.timestamp() if earliest else None)
+        self.usage.submit(message, size=max(1, len(raw_events)))
 
-    def _commit_usage(self, parts: list[PreparedUsage]) -> IngestResult:
-        prepared = PreparedUsage.merge(parts)
-
-        started = time.monotonic()
+    def _commit_usage(self, messages: list[UsageMessage]) -> IngestResult:
+        prepared = PreparedUsage.merge([m.prepared for m in messages])
+        started = time.perf_counter()
         result = committed(self.engine, lambda c: record_usage(c, prepared, datetime.now(UTC)))
-        self.throughput.add(len(parts), len(prepared.priced), time.monotonic() - started)
-        self.counters["charged"] += len(result.charged)
-        self.counters["duplicates"] += len(result.batch.duplicates)
-        self.counters["conflicts"] += len(result.batch.conflicts)
-        self.counters["rejected"] += len(result.rejected) + len(result.batch.unknown_organization)
-        if result.rejected or result.batch.unknown_organization or result.batch.conflicts:
+        lag_starts = [(m.published_at, m.earliest_occurred_at) for m in messages]
+        self.metrics.usage_committed(result, time.perf_counter() - started, lag_starts, time.time())
+        for rejection in result.rejected:
             log.warning(
-                "usage batch: %d charged, %d rejected (%s), %d unknown organization, %d conflicts",
-                len(result.charged),
-                len(result.rejected),
-                ", ".join(sorted({r.reason for r in result.rejected})) or "-",
-                len(result.batch.unknown_organization),
-                len(result.batch.conflicts),
+                "usage event rejected: %s",
+                rejection.reason,
+                extra={"event_id": rejection.event_id, "organization_id": rejection.organization_id},
             )
+        for reason, event_ids in (
+            (rejections.UNKNOWN_ORGANIZATION, result.batch.unknown_organization),
+            (rejections.CONFLICT, result.batch.conflicts),
+        ):
+            for event_id in event_ids:
+                log.warning("usage event rejected: %s", reason, extra={"event_id": event_id})
         return result
 
     def refund_failures(self, raw_reports: list[object]) -> FailureResult:
         result = committed(self.engine, lambda c: handle_failures(c, raw_reports, datetime.now(UTC)))
-        self.counters["refunded"] = self.counters.get("refunded", 0) + len(result.refunded)
-        if result.rejected:
+        self.metrics.refunds.labels("refunded").inc(len(result.refunded))
+        self.metrics.refunds.labels("waiting").inc(len(result.waiting))
+        self.metrics.refunds.labels("rejected").inc(len(result.rejected))
+        for rejection in result.rejected:
             log.warning(
-                "failure reports: %d rejected (%s)",
-                len(result.rejected),
-                ", ".join(sorted({r.reason for r in result.rejected})),
+                "failure report rejected: %s",
+                rejection.reason,
+                extra={"event_id": rejection.event_id, "organization_id": rejection.organization_id},
             )
         return result
 
@@ -125,12 +110,29 @@ class WorkerRuntime:
         now = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
 
         granted = committed(self.engine, lambda c: grant_due_credits(c, subscription_id, start, now))
-        self.counters["granted"] = self.counters.get("granted", 0) + int(granted)
+        self.metrics.grants.labels("granted" if granted else "not_due").inc()
         return granted
 
     def process_webhook(self, inbox_id: int) -> str:
         """Apply one inbox row in one transaction; NotYet propagates so that the actor retries."""
-        return committed(self.engine, lambda c: process_inbox_row(c, inbox_id, datetime.now(UTC)))
+        try:
+            applied = committed(self.engine, lambda c: process_inbox_row(c, inbox_id, datetime.now(UTC)))
+        except EventWaiting as wait:
+            self.metrics.webhook_events.labels(
+                wait.provider, event_label(wait.provider, wait.event_type), "waiting"
+            ).inc()
+            raise
+        self.metrics.webhook_events.labels(
+            applied.provider, event_label(applied.provider, applied.event_type), applied.status
+        ).inc()
+        log.info(
+            "%s webhook %s %s",
+            applied.provider,
+            applied.event_type,
+            applied.status,
+            extra={"webhook_event_id": applied.external_id, "inbox_id": inbox_id},
+        )
+        return applied.status
 
     def deliver_notification(self, delivery_id: int) -> str | None:
         return deliver(self.engine, self.settings, delivery_id)
@@ -138,8 +140,15 @@ class WorkerRuntime:
     def park(self, rejection: rejections.Rejection) -> None:
         """Store one rejected message in its own committed transaction."""
         committed(self.engine, lambda c: rejections.record(c, [rejection]))
-        self.counters["rejected"] += 1
-        log.warning("parked a %s message: %s (%s)", rejection.kind, rejection.reason, rejection.detail)
+        self.metrics.parked.labels(rejection.kind, rejection.reason).inc()
+        message_id = rejection.payload.get("message_id")
+        log.warning(
+            "parked a %s message: %s (%s)",
+            rejection.kind,
+            rejection.reason,
+            rejection.detail,
+            extra={"message_id": message_id} if isinstance(message_id, str) else {},
+        )
 
     def parked_message(self, kind: str, reason: str, payload: dict[str, Any], detail: str) -> None:
         self.park(rejections.Rejection(kind=kind, reason=reason, payload=payload, detail=detail))

@@ -26,6 +26,7 @@ from billing_core.settings import Settings
 from billing_core.spend.holds import expire_holds
 from billing_core.subscriptions.sweeper import SweepResult, sweep
 from workers.boot import boot
+from workers.metrics import SchedulerMetrics
 
 log = logging.getLogger("billing.scheduler")
 STALE_AFTER = timedelta(minutes=5)
@@ -59,7 +60,7 @@ def run_sweep(engine: Engine, now: datetime, send: Send | None = None) -> SweepR
 def process_now(engine: Engine, inbox_id: int, now: datetime) -> str:
     """Apply one inbox row in this process; a row that must wait for another event stays pending."""
     try:
-        return committed(engine, lambda c: process_inbox_row(c, inbox_id, now))
+        return committed(engine, lambda c: process_inbox_row(c, inbox_id, now)).status
     except NotYet:
         return "pending"
 
@@ -101,18 +102,46 @@ class SweepReport:
         )
 
 
-def sweep_once(engine: Engine, now: datetime, to: Senders | None) -> SweepReport:
-    """The sweeps: the inbox, what subscriptions make due, and expired credit holds."""
-    stale = sweep_inbox(engine, now, to.webhook if to else None)
-    result = run_sweep(engine, now, to.grant if to else None)
-    return SweepReport(result, stale, committed(engine, lambda c: expire_holds(c, now)))
+def sweep_once(
+    engine: Engine, now: datetime, to: Senders | None, metrics: SchedulerMetrics | None = None
+) -> SweepReport:
+    """The sweeps: the inbox first, what subscriptions make due, and expired credit holds; counted
+    in `metrics` (a failed sweep too, then re-raised)."""
+    try:
+        stale = sweep_inbox(engine, now, to.webhook if to else None)
+        result = run_sweep(engine, now, to.grant if to else None)
+        report = SweepReport(result, stale, committed(engine, lambda c: expire_holds(c, now)))
+    except Exception:
+        if metrics is not None:
+            metrics.sweeps.labels("failed").inc()
+        raise
+    if metrics is not None:
+        r = report.result
+        metrics.sweeps.labels("ok").inc()
+        for action, count in (
+            ("granted", r.granted),
+            ("grants_sent", len(r.due)),
+            ("expired", r.expired),
+            ("ended", r.ended),
+            ("webhooks_resumed", stale),
+            ("holds_expired", report.expired_holds),
+        ):
+            metrics.swept.labels(action).inc(count)
+    return report
 
 
 class SweeperThread:
     """`billing up`'s scheduler: both sweeps every `interval` seconds until stopped."""
 
-    def __init__(self, engine: Engine, to: Senders | None, interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        to: Senders | None,
+        interval: float = 60.0,
+        metrics: SchedulerMetrics | None = None,
+    ) -> None:
         self._stop = threading.Event()
+        self._metrics = metrics
         self._thread = threading.Thread(
             target=self._run, args=(engine, to, interval), name="sweeper", daemon=True
         )
@@ -124,7 +153,7 @@ class SweeperThread:
     def _run(self, engine: Engine, to: Senders | None, interval: float) -> None:
         while not self._stop.is_set():
             try:
-                report = sweep_once(engine, datetime.now(UTC), to)
+                report = sweep_once(engine, datetime.now(UTC), to, self._metrics)
                 if report.eventful:
                     log.info("sweep: %s", report)
             except Exception:

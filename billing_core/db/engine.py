@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
@@ -27,9 +30,28 @@ def embedded_database_url(data_dir: str) -> str:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver  # imported lazily: only the embedded default needs it
 
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines narrate every start
+
     server = pgserver.get_server(str(pgdata), cleanup_mode=None)  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri
+
+
+def stop_embedded_database(data_dir: str, timeout: float = 60.0) -> bool:
+    """Stop the embedded PostgreSQL under `data_dir`/pgdata if it runs (a fast shutdown: open
+    sessions are ended); returns whether it was running. PostgreSQL removes its pid file once stopped."""
+    pid_file = Path(data_dir).resolve() / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, signal.SIGINT)
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+        return False
+    deadline = time.monotonic() + timeout
+    while pid_file.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the embedded PostgreSQL (pid {pid}) did not stop within {timeout:.0f} s")
+        time.sleep(0.1)
+    return True
 
 
 def database_url(settings: Settings) -> str:

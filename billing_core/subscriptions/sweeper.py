@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from billing_core.job_runs import SWEEP, record_run
 from billing_core.ledger.expiry import expire_due_grants
 from billing_core.plans.catalog import get_plan_config
 from billing_core.subscriptions import state as machine
@@ -92,4 +93,5 @@ def sweep(
     else:
         result.due = due
     result.expired = expire_due_grants(connection, now)
+    record_run(connection, SWEEP)
     return result

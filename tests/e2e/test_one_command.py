@@ -6,24 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
+from tests.support.metrics import free_port, scrape
 from tests.support.processes import BILLING
-
-
-def _stop_embedded_postgres(data_dir: Path) -> None:
-    pid_file = data_dir / "pgdata" / "postmaster.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text().splitlines()[0])
-        os.kill(pid, signal.SIGINT)  # fast shutdown
-        for _ in range(100):
-            if not pid_file.exists():
-                break
-            time.sleep(0.1)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -55,10 +43,11 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
     run = lambda *args: subprocess.run(  # noqa: E731
         [BILLING, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
+    metrics_port = free_port()
     up = subprocess.Popen(
         [BILLING, "up", "--port", "0", "--webhooks-port", "0"],
         cwd=tmp_path,
-        env=env,
+        env={**env, "BILLING_METRICS_PORT": str(metrics_port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -116,8 +105,18 @@ def test_billing_up_runs_embedded_and_the_demo_moves_the_balance(tmp_path):
         assert [e["outcome"] for e in outcomes] == ["charged"] * 3
         after = json.loads(run("balance", "demo-org", "--json").stdout)
         assert after["balance"] != view["balance"]
+        metrics = scrape(metrics_port)  # one endpoint for every part of the process
+        assert metrics.total("billing_http_request_duration_seconds_count", app="api") >= 3
+        assert metrics.total("billing_scheduler_sweeps_total", outcome="ok") >= 1
+        assert metrics.total("billing_backlog_source_up", source="database") == 1
+        assert "billing_usage_events_total" in metrics.names()
     finally:
         up.send_signal(signal.SIGINT)
-        up.communicate(timeout=60)
-        _stop_embedded_postgres(tmp_path / ".billing")
+        rest, _ = up.communicate(timeout=60)
+        down = run("down")
     assert up.returncode == 0
+    assert "`billing down` stops it" in rest, rest  # it says that the embedded PostgreSQL keeps running
+    assert down.returncode == 0 and "stopped the embedded PostgreSQL" in down.stdout, down.stderr
+    assert not (tmp_path / ".billing" / "pgdata" / "postmaster.pid").exists()
+    again = run("down")
+    assert again.returncode == 0 and "no embedded PostgreSQL runs" in again.stdout

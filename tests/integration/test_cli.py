@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 from sqlalchemy import create_engine, text
 
-from tests.support.processes import billing
+from tests.support.processes import BILLING, billing
 
 
 def test_an_operator_migrates_seeds_prices_grants_credits_and_reads_the_balance(empty_database_url):
@@ -108,3 +110,21 @@ def test_reconcile_is_clean_until_a_balance_row_is_corrupted(empty_database_url)
     assert broken.returncode == 1
     invariants = {v["invariant"] for v in json.loads(broken.stdout)["violations"]}
     assert "balance equals the sum of transactions" in invariants
+
+
+def test_output_into_a_pipe_whose_reader_went_away_ends_quietly(empty_database_url):
+    """`billing prices list --json | head`: head exits early; billing stops without a traceback."""
+    billing(empty_database_url, "migrate")
+    billing(empty_database_url, "prices", "seed")
+    env = {**os.environ, "DATABASE_URL": empty_database_url}
+    command = [BILLING, "prices", "list", "--json"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before anything is written
+        errors = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 1
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
+
+
+def test_billing_down_with_a_database_url_has_nothing_to_stop(database_url):
+    assert "no embedded PostgreSQL to stop" in billing(database_url, "down").stdout

@@ -58,7 +58,7 @@ def deliver(engine, provider: str, external_id: str, event: dict) -> int:  # typ
 
 
 def process(engine, row_id: int, now: datetime = JAN1 + timedelta(minutes=1)) -> str:  # type: ignore[no-untyped-def]
-    return committed(engine, lambda c: process_inbox_row(c, row_id, now))  # type: ignore[no-any-return]
+    return committed(engine, lambda c: process_inbox_row(c, row_id, now)).status  # type: ignore[no-any-return]
 
 
 def process_all(engine, rows: list[int]) -> None:  # type: ignore[no-untyped-def]

@@ -11,5 +11,7 @@
 - `servers`: the PostgreSQL and RabbitMQ the tests use, and the database fixtures' admin statements;
 - `processes`: `billing` commands and `billing worker` processes run as an operator runs them;
 - `console`: driving the billing console (its paths, signing in, its forms, cookie and redirects);
-- `dom`: a small DOM for the console's HTML.
+- `dom`: a small DOM for the console's HTML;
+- `metrics`: scraping a process's metrics port as Prometheus would;
+- `docker_context`: what the Dockerfile's COPY lines put in the image, after `.dockerignore`.
 """
