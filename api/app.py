@@ -20,6 +20,7 @@ from api import (
     views_ingest,
     views_notifications,
     views_org,
+    views_purchases,
     views_service_keys,
     views_spend,
     views_subscription,
@@ -43,7 +44,8 @@ from telemetry.http import instrument
 MAX_BODY_BYTES = 1024 * 1024
 
 DESCRIPTION = """Credits of an AI-agent platform: balances, history, usage, metrics, check-balance,
-subscriptions (checkout, billing portal, plan changes, cancel and resume).
+subscriptions (checkout, billing portal, plan changes, cancel and resume), credit packs (checkout,
+purchases, auto-recharge).
 
 Authenticate with `Authorization: Bearer <token>`: the admin token, or an organization's API key.
 Credits are exact decimal strings with six decimals (`"-0.002350"`); send credits as decimal
@@ -124,6 +126,7 @@ def create_app(
     app.register_blueprint(views_org.bp)
     app.register_blueprint(views_admin.bp)
     app.register_blueprint(views_subscription.bp)
+    app.register_blueprint(views_purchases.bp)
     app.register_blueprint(views_notifications.bp)
     app.register_blueprint(views_spend.bp)
     app.register_blueprint(views_service_keys.bp)

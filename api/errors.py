@@ -23,6 +23,7 @@ from billing_core.errors import (
     InvalidTransition,
     NothingToRefund,
     NotSupportedByProvider,
+    PackNotOffered,
     PaymentProviderError,
     PlanLimitReached,
     PlanNotOffered,
@@ -34,6 +35,7 @@ from billing_core.errors import (
     UnknownHold,
     UnknownModel,
     UnknownOrganization,
+    UnknownPack,
     UnknownPlan,
     UnknownSubscription,
     UnknownTool,
@@ -158,6 +160,10 @@ def domain_error(error: BillingError) -> HTTPError:
         return api_error(404, "no_subscription", str(error))
     if isinstance(error, UnknownPlan):
         return api_error(400, "unknown_plan", str(error), field="plan")
+    if isinstance(error, UnknownPack):
+        return api_error(400, "unknown_pack", str(error), field="pack")
+    if isinstance(error, PackNotOffered):
+        return api_error(400, "pack_not_offered", str(error), field="pack")
     if isinstance(error, PlanNotOffered | FreePlan):
         return api_error(400, "plan_not_offered", str(error), field="plan")
     if isinstance(error, AlreadySubscribed):

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
-TRANSACTION_TYPES = ("usage", "subscription_credit", "bonus", "refund", "expiration")
+TRANSACTION_TYPES = ("usage", "subscription_credit", "bonus", "purchase", "refund", "expiration")
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 MAX_GRANT_CREDITS = 1_000_000_000
 # Credits as a decimal string (at most 6 decimals) or an integer; never a float.
@@ -52,7 +52,7 @@ class TransactionsQuery(BaseModel):
         str | None, optional_query({"type": "string", "maxLength": 100, "description": "next_cursor"})
     ] = Field(default=None, max_length=100)
     type: Annotated[
-        Literal["usage", "subscription_credit", "bonus", "refund", "expiration"] | None,
+        Literal["usage", "subscription_credit", "bonus", "purchase", "refund", "expiration"] | None,
         optional_query({"type": "string", "enum": list(TRANSACTION_TYPES)}),
     ] = None
     user_id: Annotated[Identifier | None, optional_query({"type": "string", "minLength": 1})] = None

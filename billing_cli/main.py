@@ -19,6 +19,7 @@ from billing_cli import (
     notification_commands,
     plan_commands,
     price_commands,
+    purchase_commands,
     refund_commands,
     scheduler_commands,
     status_commands,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     notification_commands.register(sub)
     price_commands.register(sub)
     plan_commands.register(sub)
+    purchase_commands.register(sub)
     scheduler_commands.register(sub)
     up.register(sub)
     worker_commands.register(sub)

@@ -1,5 +1,6 @@
 """`billing scheduler [--once] [--now T] [--interval S]`: the sweeps of workers/scheduler.py, as a
-process. With BROKER_URL the due grants and stale webhooks go to their queues."""
+process. With BROKER_URL the due grants, stale webhooks and waiting auto-recharges go to their
+queues; without it they are applied here (auto-recharges through the configured providers)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import logging
 
 from billing_cli.context import CommandContext, parse_time, utcnow
+from payments import build_providers
 from telemetry.exposition import serve_metrics
 from workers.backlog import BacklogCollector
 from workers.metrics import SchedulerMetrics
@@ -26,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def scheduler_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     to = senders(ctx.settings, ctx.engine) if ctx.settings.broker_url else None
+    payments = build_providers(ctx.settings)
     if args.once:
-        print(sweep_once(ctx.engine, args.now or utcnow(), to), flush=True)
+        print(sweep_once(ctx.engine, args.now or utcnow(), to, payments), flush=True)
         return 0
     # The long-running scheduler also serves the deployment's backlog gauges (one per deployment).
     metrics = SchedulerMetrics()
@@ -36,7 +39,7 @@ def scheduler_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     stop = ShutdownSignal()
     while not stop.received:
         try:
-            print(sweep_once(ctx.engine, utcnow(), to, metrics), flush=True)
+            print(sweep_once(ctx.engine, utcnow(), to, payments, metrics), flush=True)
         except Exception:  # the database or broker is away: counted, logged, tried again next time
             log.exception("sweep failed; trying again in %s s", args.interval)
         stop.wait(args.interval)

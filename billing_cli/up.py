@@ -25,6 +25,7 @@ from telemetry.http import HttpMetrics
 from webhooks.app import create_app as create_webhooks_app
 from webhooks.metrics import WebhookMetrics
 from workers.backlog import BacklogCollector
+from workers.boot import KINDS
 from workers.metrics import SchedulerMetrics, WorkerMetrics
 from workers.process import ShutdownSignal
 from workers.scheduler import Senders, SweeperThread
@@ -92,7 +93,8 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     api = start_api_server(
         settings, ctx.engine, host=args.host, port=args.port, metrics=ApiMetrics(registry, http)
     )
-    to = Senders(workers.actors.grant_due_credits.send, workers.actors.process_webhook.send)
+    actors = workers.actors
+    to = Senders(actors.grant_due_credits.send, actors.process_webhook.send, actors.charge_recharge.send)
     receiver = create_webhooks_app(
         settings, ctx.engine, enqueue=to.webhook, metrics=WebhookMetrics(registry, http)
     )
@@ -102,7 +104,7 @@ def up_cmd(ctx: CommandContext, args: argparse.Namespace) -> int:
     registry.register(BacklogCollector(settings, ctx.engine))
     metrics_server = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
     print(f"database: {database} (migrated; default prices seeded)")
-    print(f"workers:  {args.threads} threads on {broker}, queues usage, refunds, grants, webhooks")
+    print(f"workers:  {args.threads} threads on {broker}, queues {', '.join(KINDS)}")
     print("scheduler: a grant sweep every minute, grants on the grants queue")
     print(f"webhooks: http://{hooks.host}:{hooks.port}/webhooks/stripe and /webhooks/recurrente")
     print(f"api:      http://{api.host}:{api.port} (docs at /docs)", end="")

@@ -251,3 +251,29 @@ class UnknownHold(BillingError):
     def __init__(self, hold_id: int) -> None:
         super().__init__(f"unknown credit hold {hold_id}")
         self.hold_id = hold_id
+
+
+class UnknownPack(BillingError):
+    """Raised when a credit pack code names no pack."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"unknown credit pack {code!r}")
+        self.code = code
+
+
+class PackNotOffered(BillingError):
+    """Raised when a credit pack exists but cannot be bought (it was withdrawn from sale)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"credit pack {code!r} is not on sale")
+        self.code = code
+
+
+class UnapplicableEvent(BillingError):
+    """Raised when a provider event can never apply as it is (a price no plan has, no organization):
+    it is parked at once as a rejected inbox row with its `reason`, not retried."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

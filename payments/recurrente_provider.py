@@ -2,9 +2,10 @@
 X-SECRET-KEY headers.
 
 A subscription is a checkout with one recurring item; an upgrade is a one-off checkout for the
-prorated difference, which the customer pays on Recurrente's page. Checkout metadata
-{organization_id, plan, interval} comes back with the payment webhook. Recurrente has no billing
-portal and no way to undo a cancellation: `resume` raises NotSupportedByProvider.
+prorated difference, which the customer pays on Recurrente's page; a credit pack is a one-off
+checkout too. Checkout metadata ({organization_id, plan, interval}, or {organization_id,
+purchase_id, pack}) comes back with the payment webhook. Recurrente has no billing portal, no way
+to undo a cancellation and no off-session charge: those raise NotSupportedByProvider.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 
 from billing_core.errors import NotSupportedByProvider, PaymentProviderError
 from billing_core.plans.catalog import PlanConfig
-from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
+from billing_core.purchases.rules import credits_label
+from billing_core.subscriptions.payment_port import (
+    ChargeResult,
+    CheckoutLink,
+    PackCheckout,
+    SavedMethodCharge,
+    UpgradeCharge,
+    UpgradeTarget,
+)
 
 NAME = "recurrente"
 DEFAULT_BASE = "https://app.recurrente.com/api"
@@ -142,3 +151,30 @@ class RecurrenteProvider:
 
     def resume(self, provider_subscription_id: str, idempotency_key: str) -> None:
         raise NotSupportedByProvider(NAME, "resuming a canceled subscription (subscribe again)")
+
+    def create_pack_checkout(self, order: PackCheckout, idempotency_key: str) -> CheckoutLink:
+        pack = order.pack
+        item: dict[str, object] = (
+            {"price_id": pack.recurrente_product}
+            if pack.recurrente_product
+            else {
+                "name": f"{pack.name}: {credits_label(pack.credits)} credits",
+                "amount_in_cents": pack.price_cents,
+                "currency": pack.currency,
+                "quantity": 1,
+            }
+        )
+        body = {
+            "items": [item],
+            "success_url": order.success_url,
+            "cancel_url": order.cancel_url,
+            "metadata": {
+                "organization_id": order.organization_id,
+                "purchase_id": str(order.purchase_id),
+                "pack": pack.code,
+            },
+        }
+        return self._checkout(body, idempotency_key)
+
+    def charge_saved_method(self, charge: SavedMethodCharge) -> ChargeResult:
+        raise NotSupportedByProvider(NAME, "off-session charges of a saved card (auto-recharge)")

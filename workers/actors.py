@@ -25,10 +25,12 @@ class Actors:
     grant_due_credits: dramatiq.Actor[Any, Any]
     process_webhook: dramatiq.Actor[Any, Any]
     deliver_notification: dramatiq.Actor[Any, Any]
+    charge_recharge: dramatiq.Actor[Any, Any]
 
 
 GRANT_ACTOR = "grant_due_credits"
 WEBHOOK_ACTOR = "process_webhook"
+RECHARGE_ACTOR = "charge_recharge"
 
 
 def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
@@ -98,10 +100,22 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
         runtime.deliver_notification(delivery_id)
 
     notify = declare(deliver_notification, "deliver_notification", queue(settings, "notifications"))
+
+    def charge_recharge(purchase_id: Any) -> None:
+        """Charge one auto-recharge off-session, at most once (its idempotency key); a provider that
+        cannot be reached raises, and the retry uses the same key."""
+        if not isinstance(purchase_id, int):
+            park_malformed("purchases", purchase_id, "the message's argument must be a purchase id")
+            return
+        runtime.charge_recharge(purchase_id)
+
+    recharge = declare(charge_recharge, RECHARGE_ACTOR, queue(settings, "purchases"))
+    runtime.send_recharge = recharge.send  # the usage commit hands it the recharges it recorded
     return Actors(
         debit_usage=debit,
         refund_failed_interactions=refund,
         grant_due_credits=grant,
         process_webhook=webhook,
         deliver_notification=notify,
+        charge_recharge=recharge,
     )

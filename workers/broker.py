@@ -22,7 +22,7 @@ from dramatiq.errors import ConnectionClosed
 from billing_core.settings import Settings
 from producers import routing
 
-KINDS = ("usage", "refunds", "grants", "webhooks", "notifications")
+KINDS = ("usage", "refunds", "grants", "webhooks", "notifications", "purchases")
 
 
 def queue(settings: Settings, name: str) -> str:

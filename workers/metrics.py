@@ -82,7 +82,8 @@ class WorkerMetrics:
         self.webhook_events = Counter(
             "billing_webhook_events_processed",
             "Stored provider events applied by the workers, by provider, type and outcome (processed, "
-            "ignored, waiting: it needs another event first). Types without a handler count as `other`.",
+            "ignored, rejected: it can never apply as it is, waiting: it needs another event first). "
+            "Types without a handler count as `other`.",
             ["provider", "type", "outcome"],
             registry=registry,
         )
@@ -137,9 +138,17 @@ class SchedulerMetrics:
         self.swept = Counter(
             "billing_scheduler_swept",
             "What the sweeps did: grants applied or sent to the grants queue, grants expired, "
-            "subscriptions ended, stale webhooks resumed, credit holds expired.",
+            "subscriptions ended, stale webhooks resumed, credit holds expired, auto-recharges resumed.",
             ["action"],
             registry=registry,
         )
-        for action in ("granted", "grants_sent", "expired", "ended", "webhooks_resumed", "holds_expired"):
+        for action in (
+            "granted",
+            "grants_sent",
+            "expired",
+            "ended",
+            "webhooks_resumed",
+            "holds_expired",
+            "recharges_resumed",
+        ):
             self.swept.labels(action)

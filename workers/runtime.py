@@ -1,11 +1,13 @@
 """What the actors of one worker process share: settings, the engine (made lazily, after fork),
-the price catalog cache, the group committer and the metrics."""
+the price catalog cache, the group committer, the metrics and the payment providers (for
+auto-recharge)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +22,13 @@ from billing_core.ledger.refund_requests import FailureResult, handle_failures
 from billing_core.pricing.catalog import CatalogCache, load_catalog
 from billing_core.pricing.rules import PriceCatalog
 from billing_core.provider_events.processing import event_label, process_inbox_row
+from billing_core.purchases.actions import charge_recharge
 from billing_core.settings import Settings
+from billing_core.subscriptions.payment_port import PaymentProvider
 from billing_core.subscriptions.sweeper import grant_due_credits
 from billing_core.usage import rejections
 from billing_core.usage.ingest import IngestResult, PreparedUsage, prepare_usage, record_usage
+from payments import build_providers
 from workers.metrics import WorkerMetrics
 from workers.notifications import deliver
 
@@ -41,11 +46,19 @@ class UsageMessage:
 
 class WorkerRuntime:
     def __init__(
-        self, settings: Settings, engine: Engine | None = None, metrics: WorkerMetrics | None = None
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        payments: Mapping[str, PaymentProvider] | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self._engine = engine
         self._engine_lock = threading.Lock()
+        self.payments: Mapping[str, PaymentProvider] = (
+            build_providers(settings) if payments is None else payments
+        )
+        self.send_recharge: Callable[[int], object] | None = None  # set when the actors are declared
         self.catalogs = CatalogCache()
         self.metrics = metrics or WorkerMetrics()
         self.usage: GroupCommitter[UsageMessage] = GroupCommitter(
@@ -77,6 +90,7 @@ class WorkerRuntime:
         result = committed(self.engine, lambda c: record_usage(c, prepared, datetime.now(UTC)))
         lag_starts = [(m.published_at, m.earliest_occurred_at) for m in messages]
         self.metrics.usage_committed(result, time.perf_counter() - started, lag_starts, time.time())
+        self._hand_over_recharges(result.batch.recharges)
         for rejection in result.rejected:
             log.warning(
                 "usage event rejected: %s",
@@ -90,6 +104,21 @@ class WorkerRuntime:
             for event_id in event_ids:
                 log.warning("usage event rejected: %s", reason, extra={"event_id": event_id})
         return result
+
+    def _hand_over_recharges(self, purchase_ids: list[int]) -> None:
+        """Auto-recharges the committed debits recorded go to their job; one that cannot be sent now
+        is picked up by the scheduler's sweep (never a reason to fail the debits)."""
+        for purchase_id in purchase_ids:
+            try:
+                if self.send_recharge is not None:
+                    self.send_recharge(purchase_id)
+            except Exception:
+                log.warning("auto-recharge %d not enqueued; the scheduler picks it up", purchase_id)
+
+    def charge_recharge(self, purchase_id: int) -> str:
+        status = charge_recharge(self.engine, self.payments, purchase_id, datetime.now(UTC))
+        log.info("auto-recharge %d: %s", purchase_id, status)
+        return status
 
     def refund_failures(self, raw_reports: list[object]) -> FailureResult:
         result = committed(self.engine, lambda c: handle_failures(c, raw_reports, datetime.now(UTC)))

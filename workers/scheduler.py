@@ -5,6 +5,9 @@
   applies each once; without one the sweep grants directly, through the same service function.
 - `sweep_inbox`: webhook deliveries still pending minutes after they arrived (a crash between the
   receiver's commit and its enqueue, or an event that waited for another) go to the queue again.
+- `sweep_recharges`: auto-recharges recorded a minute ago and never claimed (their job's message
+  was lost), or left charging for ten minutes (the job died in the provider call), go to the
+  `purchases` queue again; without a broker they are charged here, with the same idempotency key.
 Two schedulers are harmless: every grant and every inbox row is applied at most once.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,8 +25,11 @@ from billing_core.db.uow import committed, read_only
 from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import stale_pending
 from billing_core.provider_events.processing import process_inbox_row
+from billing_core.purchases.actions import charge_recharge
+from billing_core.purchases.recharges import in_flight
 from billing_core.settings import Settings
 from billing_core.spend.holds import expire_holds
+from billing_core.subscriptions.payment_port import PaymentProvider
 from billing_core.subscriptions.sweeper import SweepResult, sweep
 from workers.boot import boot
 from workers.metrics import SchedulerMetrics
@@ -40,12 +46,15 @@ class Senders:
 
     grant: Send
     webhook: Enqueue
+    recharge: Enqueue  # a purchase id
 
 
 def senders(settings: Settings, engine: Engine | None = None) -> Senders:
-    """The grant and webhook actors' `send` on this process's broker (the one boot of workers)."""
+    """The grant, webhook and recharge actors' `send` on this process's broker (the one boot of
+    workers)."""
     app = boot(settings, engine=engine)
-    return Senders(app.actors.grant_due_credits.send, app.actors.process_webhook.send)
+    actors = app.actors
+    return Senders(actors.grant_due_credits.send, actors.process_webhook.send, actors.charge_recharge.send)
 
 
 def run_sweep(engine: Engine, now: datetime, send: Send | None = None) -> SweepResult:
@@ -76,6 +85,22 @@ def sweep_inbox(engine: Engine, now: datetime, enqueue: Enqueue | None) -> int:
     return len(stale)
 
 
+def sweep_recharges(
+    engine: Engine, now: datetime, enqueue: Enqueue | None, payments: Mapping[str, PaymentProvider]
+) -> int:
+    """Hand waiting or interrupted auto-recharges to the queue again, or charge them here."""
+    waiting = read_only(engine, lambda c: in_flight(c, now))
+    for purchase_id in waiting:
+        if enqueue is not None:
+            enqueue(purchase_id)
+        else:
+            try:
+                charge_recharge(engine, payments, purchase_id, now)
+            except Exception:  # the provider is away: the next sweep tries again, with the same key
+                log.warning("auto-recharge %d not charged yet", purchase_id, exc_info=True)
+    return len(waiting)
+
+
 def describe(result: SweepResult) -> str:
     queued = f", {len(result.due)} sent to the grants queue" if result.due else ""
     return (
@@ -89,28 +114,38 @@ class SweepReport:
     result: SweepResult
     stale_webhooks: int
     expired_holds: int
+    recharges: int
 
     @property
     def eventful(self) -> bool:
         r = self.result
-        return bool(r.granted or r.due or r.expired or r.ended or self.stale_webhooks or self.expired_holds)
+        return any((r.granted, r.due, r.expired, r.ended)) or any(
+            (self.stale_webhooks, self.expired_holds, self.recharges)
+        )
 
     def __str__(self) -> str:
         return (
             f"{describe(self.result)}; {self.stale_webhooks} stale webhook(s) resumed; "
-            f"{self.expired_holds} expired hold(s) released"
+            f"{self.expired_holds} expired hold(s) released; {self.recharges} auto-recharge(s) resumed"
         )
 
 
 def sweep_once(
-    engine: Engine, now: datetime, to: Senders | None, metrics: SchedulerMetrics | None = None
+    engine: Engine,
+    now: datetime,
+    to: Senders | None,
+    payments: Mapping[str, PaymentProvider] | None = None,
+    metrics: SchedulerMetrics | None = None,
 ) -> SweepReport:
-    """The sweeps: the inbox first, what subscriptions make due, and expired credit holds; counted
-    in `metrics` (a failed sweep too, then re-raised)."""
+    """Every sweep, the inbox first: what subscriptions make due, expired credit holds, waiting
+    auto-recharges (without senders charged here through `payments`, the configured providers).
+    Counted in `metrics` (a failed sweep too, then re-raised)."""
     try:
         stale = sweep_inbox(engine, now, to.webhook if to else None)
+        recharges = sweep_recharges(engine, now, to.recharge if to else None, payments or {})
         result = run_sweep(engine, now, to.grant if to else None)
-        report = SweepReport(result, stale, committed(engine, lambda c: expire_holds(c, now)))
+        holds = committed(engine, lambda c: expire_holds(c, now))
+        report = SweepReport(result, stale, holds, recharges)
     except Exception:
         if metrics is not None:
             metrics.sweeps.labels("failed").inc()
@@ -124,7 +159,8 @@ def sweep_once(
             ("expired", r.expired),
             ("ended", r.ended),
             ("webhooks_resumed", stale),
-            ("holds_expired", report.expired_holds),
+            ("holds_expired", holds),
+            ("recharges_resumed", recharges),
         ):
             metrics.swept.labels(action).inc(count)
     return report
@@ -153,7 +189,7 @@ class SweeperThread:
     def _run(self, engine: Engine, to: Senders | None, interval: float) -> None:
         while not self._stop.is_set():
             try:
-                report = sweep_once(engine, datetime.now(UTC), to, self._metrics)
+                report = sweep_once(engine, datetime.now(UTC), to, metrics=self._metrics)
                 if report.eventful:
                     log.info("sweep: %s", report)
             except Exception:

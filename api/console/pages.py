@@ -1,5 +1,6 @@
 """What the subscription page shows, read from the ledger in one place: plans, the subscription,
-the balance, the first page of history, and this period's usage."""
+the balance, the credit packs and the organization's purchases and auto-recharge, the first page of
+history, and this period's usage."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from sqlalchemy import Connection
 from api.console import formatting
 from api.console.chart import DailyChart, daily_chart
 from billing_core.plans.plans import Plan, list_plans, organization_plan
+from billing_core.purchases.packs import CreditPack, list_packs
+from billing_core.purchases.recharges import RechargeView, recharge_view
+from billing_core.purchases.store import Purchase, list_purchases
 from billing_core.queries.balance import BalanceView, balance_view
 from billing_core.queries.organizations import get_organization
 from billing_core.queries.transaction_page import transaction_page
@@ -21,6 +25,7 @@ from billing_core.subscriptions import state as machine
 from billing_core.subscriptions.overview import SubscriptionOverview, subscription_overview
 
 HISTORY_PAGE = 20  # rows per "Load More"
+RECENT_PURCHASES = 10
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class SubscriptionPage:
     chart: DailyChart
     models: list[ModelUsage]
     budgets: list[BudgetStatus]
+    packs: list[CreditPack]
+    purchases: list[Purchase]
+    recharge: RechargeView
 
     @property
     def live(self) -> bool:
@@ -100,4 +108,7 @@ def subscription_page(connection: Connection, org: str, now: datetime) -> Subscr
         chart=chart,
         models=models,
         budgets=list_budgets(connection, org, now),
+        packs=list_packs(connection, active_only=True),
+        purchases=list_purchases(connection, org, limit=RECENT_PURCHASES),
+        recharge=recharge_view(connection, org, now),
     )

@@ -32,6 +32,11 @@ NOTICES = {
     "upgrade_charged": "Upgraded. The difference is charged to your saved payment method; the extra "
     "credits arrive when the payment is confirmed.",
     "upgrade_pending": "Upgrade recorded; the extra credits arrive when the payment is confirmed.",
+    "purchase_done": "Thank you. The credits arrive as soon as the payment provider confirms the payment; "
+    "this page shows them then.",
+    "purchase_canceled": "The purchase was canceled; nothing was charged.",
+    "auto_recharge_on": "Auto-recharge is on.",
+    "auto_recharge_off": "Auto-recharge is off.",
 }
 
 

@@ -16,7 +16,7 @@ from billing_core.ledger.drawdown import GrantBucket
 @dataclass
 class Account:
     """An organization's balance row as locked by the current transaction, with its low-balance
-    alert state (notifications/alerts.py)."""
+    alert state (notifications/alerts.py) and its auto-recharge threshold (purchases/recharges.py)."""
 
     organization_id: str
     balance: int
@@ -25,6 +25,8 @@ class Account:
     alert_base: int = 0
     alert_level: int = 0
     held: int = 0  # Σ the organization's active credit holds
+    recharge_threshold: int | None = None  # set while auto-recharge is enabled
+    recharge_crossings: int = 0  # how many times the balance fell below it (each recharge's key)
     balance_before: int = 0  # as locked, before this transaction's changes
 
     def __post_init__(self) -> None:
@@ -57,7 +59,7 @@ def lock_accounts(connection: Connection, organization_ids: Iterable[str]) -> di
     result = connection.execute(
         text(
             "SELECT organization_id, balance, overdraft, low_balance_thresholds, low_balance_base, "
-            "low_balance_level, held FROM balances "
+            "low_balance_level, held, recharge_threshold, recharge_crossings FROM balances "
             "WHERE organization_id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
             "ORDER BY organization_id FOR UPDATE"
         ),
@@ -81,9 +83,10 @@ def save_accounts(connection: Connection, accounts: Iterable[Account], now: date
     connection.execute(
         text(
             "UPDATE balances b SET balance = v.balance, overdraft = v.overdraft, "
-            "low_balance_base = v.base, low_balance_level = v.level, held = v.held, updated_at = :now "
-            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-            "AS v(org text, balance bigint, overdraft bigint, base bigint, level integer, held bigint) "
+            "low_balance_base = v.base, low_balance_level = v.level, held = v.held, "
+            "recharge_crossings = v.crossings, updated_at = :now "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(org text, balance bigint, "
+            "overdraft bigint, base bigint, level integer, held bigint, crossings bigint) "
             "WHERE b.organization_id = v.org"
         ),
         {
@@ -96,6 +99,7 @@ def save_accounts(connection: Connection, accounts: Iterable[Account], now: date
                         "base": a.alert_base,
                         "level": a.alert_level,
                         "held": a.held,
+                        "crossings": a.recharge_crossings,
                     }
                     for a in rows
                 ]

@@ -14,7 +14,7 @@ from billing_core.ledger.journal import LedgerRow, existing_hashes, insert_rows,
 from billing_core.ledger.periods import allocated_in_period
 from billing_core.notifications import balance_alerts
 
-GRANT_TYPES = ("subscription_credit", "bonus")
+GRANT_TYPES = ("subscription_credit", "bonus", "purchase")
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,15 @@ def current_period(connection: Connection, organization_id: str, now: datetime) 
 
 
 def allocated_in_period(connection: Connection, organization_id: str, now: datetime) -> int:
-    """Credits granted (subscription and bonus) in the current period: what the low-balance
-    thresholds are percentages of, and the balance view's "allocated"."""
+    """Credits granted (subscription, bonus and purchases, net of what refunds of purchases took
+    back) in the current period: what the low-balance thresholds are percentages of, and the
+    balance view's "allocated"."""
     start, end = current_period(connection, organization_id, now)
     total = connection.execute(
         text(
             "SELECT COALESCE(SUM(amount), 0) FROM credit_transactions WHERE organization_id = :org "
-            "AND type IN ('subscription_credit', 'bonus') AND created_at >= :start AND created_at < :end"
+            "AND type IN ('subscription_credit', 'bonus', 'purchase') "
+            "AND created_at >= :start AND created_at < :end"
         ),
         {"org": organization_id, "start": start, "end": end},
     ).scalar_one()

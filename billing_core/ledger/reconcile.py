@@ -45,12 +45,18 @@ CHECKS: dict[str, str] = {
         FROM credit_transactions r
         LEFT JOIN credit_transactions u ON u.type = 'usage' AND u.event_id = r.event_id
         WHERE r.type = 'refund' AND r.event_id IS NOT NULL AND r.amount > COALESCE(-u.amount, 0)""",
-    "a usage debit's allocations add up to its amount": """
+    "a debit's allocations add up to its amount": """
         SELECT c.id::text, 'amount ' || c.amount || ' but allocations sum to ' || COALESCE(a.total, 0)
         FROM credit_transactions c LEFT JOIN LATERAL (
             SELECT SUM((x->>'amount')::bigint) AS total FROM jsonb_array_elements(c.allocations) x
         ) a ON true
-        WHERE c.type IN ('usage', 'expiration') AND -c.amount <> COALESCE(a.total, 0)""",
+        WHERE (c.type IN ('usage', 'expiration') OR (c.type = 'purchase' AND c.amount < 0))
+          AND -c.amount <> COALESCE(a.total, 0)""",
+    "a purchase's refund takes back at most what it granted": """
+        SELECT p.id::text, 'granted ' || p.credits || ' but ' || -COALESCE(SUM(c.amount), 0) || ' taken back'
+        FROM purchases p JOIN credit_transactions c ON c.type = 'purchase' AND c.amount < 0
+            AND c.reference_type = 'purchase' AND c.reference_id = p.id::text
+        GROUP BY p.id, p.credits HAVING -SUM(c.amount) > p.credits OR -SUM(c.amount) <> MAX(p.clawed_back)""",
     "an expired grant has nothing left": """
         SELECT id::text, 'expired but ' || remaining || ' remaining'
         FROM credit_grants WHERE expired_at IS NOT NULL AND remaining <> 0""",

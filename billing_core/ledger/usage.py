@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from billing_core.db.bulk import json_rows
 from billing_core.ledger.accounts import (
     live_grants,
     lock_accounts,
     save_accounts,
     save_grant_remainders,
 )
+from billing_core.ledger.daily_rollup import add_to_daily_rollup
 from billing_core.ledger.drawdown import Allocation, draw
 from billing_core.ledger.journal import copy_new_rows, existing_hashes
 from billing_core.notifications import balance_alerts
@@ -162,6 +161,7 @@ class BatchResult:
     duplicates: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     unknown_organization: list[str] = field(default_factory=list)
+    recharges: list[int] = field(default_factory=list)  # auto-recharges to charge once this commits
 
 
 def usage_key(event_id: str) -> str:
@@ -235,9 +235,9 @@ def debit_usage_batch(connection: Connection, priced: Sequence[PricedEvent], now
         ),
         now,
     )
-    balance_alerts.after_debits(connection, (accounts[o] for o in orgs), now)
+    result.recharges = balance_alerts.after_debits(connection, (accounts[o] for o in orgs), now)
     save_accounts(connection, (accounts[o] for o in orgs), now)
-    _add_to_daily_rollup(connection, new)
+    add_to_daily_rollup(connection, new)
     rejections.record(connection, to_reject)
     return result
 
@@ -281,48 +281,3 @@ def _describe(model: str, input_tokens: int, output_tokens: int, tools: Mapping[
     if tools:
         text_ += ", " + ", ".join(f"{n} × {t}" for t, n in sorted(tools.items()))
     return text_
-
-
-def _add_to_daily_rollup(connection: Connection, priced: Sequence[PricedEvent]) -> None:
-    totals: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
-    for item in priced:
-        e, u = item.event, item.event.usage
-        t = totals[(e.organization_id, e.occurred_at.astimezone(UTC).date(), u.model)]
-        t[0] += item.price.cost_micros
-        t[1] += 1
-        t[2] += u.input_tokens
-        t[3] += u.cached_input_tokens
-        t[4] += u.output_tokens
-        t[5] += sum(u.tools.values())
-    if not totals:
-        return
-    rows = [
-        {
-            "org": org,
-            "day": day,
-            "model": model,
-            "c": t[0],
-            "m": t[1],
-            "i": t[2],
-            "ci": t[3],
-            "o": t[4],
-            "t": t[5],
-        }
-        for (org, day, model), t in sorted(totals.items())
-    ]
-    connection.execute(
-        text(
-            "INSERT INTO usage_daily (organization_id, day, model, credits, messages, input_tokens, "
-            "cached_input_tokens, output_tokens, tool_calls) SELECT org, day, model, c, m, i, ci, o, t "
-            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(org text, day date, model text, c bigint, "
-            "m bigint, i bigint, ci bigint, o bigint, t bigint) "
-            "ON CONFLICT (organization_id, day, model) DO UPDATE SET "
-            "credits = usage_daily.credits + EXCLUDED.credits, "
-            "messages = usage_daily.messages + EXCLUDED.messages, "
-            "input_tokens = usage_daily.input_tokens + EXCLUDED.input_tokens, "
-            "cached_input_tokens = usage_daily.cached_input_tokens + EXCLUDED.cached_input_tokens, "
-            "output_tokens = usage_daily.output_tokens + EXCLUDED.output_tokens, "
-            "tool_calls = usage_daily.tool_calls + EXCLUDED.tool_calls"
-        ),
-        {"rows": json_rows(rows)},
-    )

@@ -14,6 +14,7 @@ from billing_core.money import micros_to_text
 from billing_core.notifications import alerts
 from billing_core.notifications.events import CREDITS_GRANTED
 from billing_core.notifications.outbox import emit
+from billing_core.purchases import crossings
 
 
 def _emit_all(connection: Connection, account: Account, fired: list[alerts.Alert], now: datetime) -> None:
@@ -39,17 +40,21 @@ def _emit_all(connection: Connection, account: Account, fired: list[alerts.Alert
         emit(connection, alert.event_type, account.organization_id, data, key)
 
 
-def after_debits(connection: Connection, accounts: Iterable[Account], now: datetime) -> None:
-    """Thresholds crossed by a group of debits (one per organization, from before and after)."""
-    for account in accounts:
-        if account.balance >= account.balance_before:
-            continue
+def after_debits(
+    connection: Connection, accounts: Iterable[Account], now: datetime, *, recharge: bool = True
+) -> list[int]:
+    """Thresholds crossed by a group of debits (one per organization, from before and after), and
+    the auto-recharges those crossings call for (purchases/crossings.py): returns the ids of the
+    recharges recorded, for the caller to hand to the recharge job once its transaction commits."""
+    lowered = [a for a in accounts if a.balance < a.balance_before]
+    for account in lowered:
         level, fired = alerts.after_debit(
             account.alert_level, account.balance, account.alert_base, account.alert_thresholds
         )
         account.alert_level = level
         if fired:
             _emit_all(connection, account, fired, now)
+    return crossings.record_crossings(connection, lowered, now) if recharge else []
 
 
 def after_credit(

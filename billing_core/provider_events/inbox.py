@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 PROVIDERS = ("stripe", "recurrente")
-STATUSES = ("pending", "processed", "ignored", "failed")
+# rejected: an event that can never apply as it is (its `reason` says why); replaying it applies it
+# again, e.g. once the plan catalog knows its price. `failed` is allowed by the schema, never set.
+STATUSES = ("pending", "processed", "ignored", "rejected", "failed")
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,12 @@ class InboxRow:
     error: str | None
     received_at: datetime
     processed_at: datetime | None
+    reason: str | None = None  # why a rejected row cannot apply (error holds the detail)
 
 
 _COLUMNS = (
-    "id, provider, external_id, event_type, payload, status, attempts, error, received_at, processed_at"
+    "id, provider, external_id, event_type, payload, status, attempts, error, received_at, processed_at, "
+    "reason"
 )
 
 
@@ -69,13 +73,20 @@ def list_rows(connection: Connection, *, status: str | None = None, limit: int =
     return [InboxRow(*r) for r in result]
 
 
-def finish(connection: Connection, row_id: int, status: str, now: datetime, error: str | None = None) -> None:
+def finish(
+    connection: Connection,
+    row_id: int,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    reason: str | None = None,
+) -> None:
     connection.execute(
         text(
-            "UPDATE webhook_inbox SET status = :s, error = :e, processed_at = :now, attempts = attempts + 1 "
-            "WHERE id = :id"
+            "UPDATE webhook_inbox SET status = :s, error = :e, reason = :r, processed_at = :now, "
+            "attempts = attempts + 1 WHERE id = :id"
         ),
-        {"s": status, "e": error, "now": now, "id": row_id},
+        {"s": status, "e": error, "r": reason, "now": now, "id": row_id},
     )
 
 
@@ -93,17 +104,33 @@ def stale_pending(
     return [int(r) for (r,) in rows]
 
 
-def stored_object_metadata(
+def stored_object(
     connection: Connection, provider: str, object_id: str, event_types: tuple[str, ...]
-) -> dict[str, Any]:
-    """The metadata of the latest stored event about `object_id` (e.g. the subscription an invoice
-    pays, when the invoice itself does not carry it); empty when no such event arrived yet."""
+) -> dict[str, Any] | None:
+    """The object of the latest stored event about `object_id` (e.g. the subscription an invoice
+    pays, when the invoice itself does not carry its metadata or price); None when no such event
+    arrived yet."""
     row = connection.execute(
         text(
-            "SELECT payload -> 'data' -> 'object' -> 'metadata' FROM webhook_inbox "
+            "SELECT payload -> 'data' -> 'object' FROM webhook_inbox "
             "WHERE provider = :p AND event_type = ANY(:types) "
             "AND payload -> 'data' -> 'object' ->> 'id' = :id ORDER BY id DESC LIMIT 1"
         ),
         {"p": provider, "types": list(event_types), "id": object_id},
     ).first()
-    return dict(row[0]) if row is not None and isinstance(row[0], dict) else {}
+    return dict(row[0]) if row is not None and isinstance(row[0], dict) else None
+
+
+def stored_purchase_of_payment(connection: Connection, payment_intent: str) -> str | None:
+    """The purchase id in the metadata of a stored Stripe event about this payment intent (its
+    checkout session, or the payment intent itself), for a refund that arrives before them."""
+    row = connection.execute(
+        text(
+            "SELECT payload -> 'data' -> 'object' -> 'metadata' ->> 'purchase_id' FROM webhook_inbox "
+            "WHERE provider = 'stripe' AND (payload -> 'data' -> 'object' ->> 'payment_intent' = :pi "
+            "OR payload -> 'data' -> 'object' ->> 'id' = :pi) "
+            "AND payload -> 'data' -> 'object' -> 'metadata' ? 'purchase_id' ORDER BY id DESC LIMIT 1"
+        ),
+        {"pi": payment_intent},
+    ).first()
+    return None if row is None or row[0] is None else str(row[0])

@@ -1,4 +1,5 @@
-"""Recurrente events (delivered through Svix) as subscription commands.
+"""Recurrente events (delivered through Svix) as subscription commands; the payment of a credit
+pack's checkout (`checkout.metadata.purchase_id`) goes to purchase_events.py.
 
 Checkout metadata {organization_id, plan, interval} comes back under `checkout.metadata`. Its
 payloads carry no billing period, so a payment counts for the period that is due: the first one
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from billing_core.errors import InvalidInput
+from billing_core.provider_events import purchase_events
 from billing_core.provider_events.common import (
     Handler,
     dig,
@@ -35,6 +37,9 @@ def _subscription_id(event: dict[str, Any]) -> Any:
 
 
 def payment_succeeded(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    if purchase_events.names_purchase(dig(event, "checkout", "metadata")):
+        purchase_events.recurrente_payment_succeeded(connection, event, now)
+        return
     paid_at = parse_time(event.get("created_at"), "created_at")
     subscription_id = _subscription_id(event)
     known = store.find_by_provider_id(connection, "recurrente", subscription_id) if subscription_id else None
@@ -71,6 +76,8 @@ def payment_succeeded(connection: Connection, event: dict[str, Any], now: dateti
 
 
 def payment_failed(connection: Connection, event: dict[str, Any], now: datetime) -> None:
+    if purchase_events.names_purchase(dig(event, "checkout", "metadata")):
+        return  # a failed attempt on a pack's checkout page: the customer may pay there still
     mark_past_due(connection, existing(connection, "recurrente", _subscription_id(event)), now)
 
 

@@ -1,17 +1,23 @@
-"""Stripe events (API objects as Stripe sends them) as subscription commands.
+"""Stripe events (API objects as Stripe sends them) as subscription commands; purchase events are in
+purchase_events.py.
 
-The checkout sets `subscription_data.metadata` = {organization_id, plan, interval}; invoices carry it
-under `parent.subscription_details.metadata`. Activation and renewals come from `invoice.paid`.
+Activation and renewals come from `invoice.paid`. The plan and interval of a new subscription come
+from its price (the plan catalog's Stripe price ids), so a subscription created in the Dashboard or
+by the API activates too; its metadata is only where the organization is found
+(`metadata.organization_id`; invoices carry the subscription's metadata under
+`parent.subscription_details.metadata`). An event that can never apply (a price no plan has, no
+organization) raises UnapplicableEvent: its inbox row is parked as rejected, not retried.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, text
 
-from billing_core.errors import InvalidInput, NotYet
+from billing_core.errors import InvalidInput, NotYet, UnapplicableEvent
+from billing_core.provider_events import purchase_events
 from billing_core.provider_events.common import (
     Handler,
     dig,
@@ -23,9 +29,11 @@ from billing_core.provider_events.common import (
     pay_period,
     set_cancel_at_period_end,
 )
-from billing_core.provider_events.inbox import stored_object_metadata
+from billing_core.provider_events.inbox import stored_object
+from billing_core.queries.organizations import organization_exists
 from billing_core.subscriptions import service, store
 from billing_core.subscriptions.state import IN_FORCE
+from billing_core.subscriptions.store import StoredSubscription
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -48,20 +56,14 @@ def invoice_paid(connection: Connection, event: dict[str, Any], now: datetime) -
     period_start = _invoice_period_start(invoice)
     known = store.find_by_provider_id(connection, "stripe", subscription_id) if subscription_id else None
     if known is None and invoice.get("billing_reason") in ("subscription_create", None):
-        if not metadata and isinstance(subscription_id, str):
-            # Older API versions put no subscription metadata on the invoice: take it from the
-            # subscription's own event, or wait for that event.
-            metadata = stored_object_metadata(connection, "stripe", subscription_id, SUBSCRIPTION_EVENTS)
-            if not metadata:
-                raise NotYet(f"no metadata for {subscription_id} yet")
-        for field in ("organization_id", "plan", "interval"):
-            if not metadata.get(field):
-                raise InvalidInput(f"subscription metadata.{field}", "is required to activate")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            raise InvalidInput("invoice.parent.subscription_details.subscription", "names no subscription")
+        org, plan, interval = _activation_terms(connection, invoice, subscription_id, metadata)
         service.activate_subscription(
             connection,
-            metadata["organization_id"],
-            metadata["plan"],
-            metadata["interval"],
+            org,
+            plan,
+            interval,
             "stripe",
             subscription_id,
             period_start,
@@ -85,6 +87,69 @@ def invoice_paid(connection: Connection, event: dict[str, Any], now: datetime) -
     pay_period(connection, sub, period_start, now)
 
 
+def _activation_terms(
+    connection: Connection, invoice: dict[str, Any], subscription_id: str, metadata: dict[str, Any]
+) -> tuple[str, str, str]:
+    """(organization, plan, interval) of the first invoice of a subscription we do not know yet.
+    The plan and interval are those whose Stripe price the invoice (or the subscription) names;
+    only an invoice naming no price falls back on our own checkout's `metadata.plan`/`interval`.
+    Older API versions put no subscription metadata on the invoice: it is then taken from the
+    subscription's own stored event, or the invoice waits for that event."""
+    stored = stored_object(connection, "stripe", subscription_id, SUBSCRIPTION_EVENTS)
+    if not metadata and stored is None and dig(invoice, "parent", "subscription_details") is None:
+        raise NotYet(f"no metadata for {subscription_id} yet")
+    metadata = metadata or dig(stored, "metadata") or {}
+    org = metadata.get("organization_id")
+    if not isinstance(org, str) or not org:
+        raise UnapplicableEvent(
+            "unknown_organization", f"subscription {subscription_id} has no metadata.organization_id"
+        )
+    if not organization_exists(connection, org):
+        raise UnapplicableEvent(
+            "unknown_organization", f"metadata.organization_id of {subscription_id}: no organization {org!r}"
+        )
+    price = _line_price(invoice) or (_item_price(stored) if stored is not None else None)
+    if price is not None:
+        terms = _plan_of_price(connection, price)
+        if terms is None:
+            raise UnapplicableEvent(
+                "unknown_price",
+                f"subscription {subscription_id}: price {price!r} is no plan's Stripe price "
+                "(billing plans set CODE --stripe-price-monthly/--stripe-price-yearly, then replay)",
+            )
+        return org, *terms
+    plan, interval = metadata.get("plan"), metadata.get("interval")
+    if isinstance(plan, str) and plan and isinstance(interval, str) and interval:
+        return org, plan, interval
+    if stored is None:
+        raise NotYet(f"no price for {subscription_id} yet")
+    raise UnapplicableEvent("unknown_price", f"subscription {subscription_id} names no price")
+
+
+def _unknown_subscription(connection: Connection, subscription: dict[str, Any]) -> NoReturn:
+    """An event about a subscription we do not know: parked if it can never be known as it is (no
+    organization, a price no plan has), else it waits for the subscription's activation."""
+    subscription_id = subscription.get("id")
+    metadata = subscription.get("metadata")
+    if isinstance(metadata, dict) and not metadata.get("organization_id"):
+        raise UnapplicableEvent(
+            "unknown_organization", f"subscription {subscription_id} has no metadata.organization_id"
+        )
+    price = _item_price(subscription)
+    if price is not None and _plan_of_price(connection, price) is None:
+        raise UnapplicableEvent(
+            "unknown_price", f"subscription {subscription_id}: price {price!r} is no plan's Stripe price"
+        )
+    raise NotYet(f"stripe subscription {subscription_id!r} is not known yet")
+
+
+def _subscription_of(connection: Connection, subscription: dict[str, Any]) -> StoredSubscription:
+    found = store.find_by_provider_id(connection, "stripe", subscription.get("id") or "")
+    if found is None:
+        _unknown_subscription(connection, subscription)
+    return found
+
+
 def invoice_payment_failed(connection: Connection, event: dict[str, Any], now: datetime) -> None:
     invoice = event["data"]["object"]
     subscription_id, _ = _invoice_subscription(invoice)
@@ -95,7 +160,7 @@ def invoice_payment_failed(connection: Connection, event: dict[str, Any], now: d
 
 def subscription_updated(connection: Connection, event: dict[str, Any], now: datetime) -> None:
     obj = event["data"]["object"]
-    sub = existing(connection, "stripe", obj.get("id"))
+    sub = _subscription_of(connection, obj)
     if not newer_than_seen(connection, sub, epoch(event["created"])):
         return
     set_cancel_at_period_end(connection, sub, bool(obj.get("cancel_at_period_end")), now)
@@ -109,7 +174,7 @@ def subscription_updated(connection: Connection, event: dict[str, Any], now: dat
         service.request_plan_change(connection, sub.id, target[0], target[1], now)
 
 
-def _item_price(subscription: dict[str, Any]) -> str | None:
+def _item_price(subscription: dict[str, Any] | None) -> str | None:
     items = dig(subscription, "items", "data") or []
     if len(items) != 1:
         return None
@@ -145,7 +210,7 @@ def _plan_of_price(connection: Connection, price_id: str | None) -> tuple[str, s
 
 
 def subscription_deleted(connection: Connection, event: dict[str, Any], now: datetime) -> None:
-    end_now(connection, existing(connection, "stripe", event["data"]["object"].get("id")), now)
+    end_now(connection, _subscription_of(connection, event["data"]["object"]), now)
 
 
 def informational(connection: Connection, event: dict[str, Any], now: datetime) -> None:
@@ -155,7 +220,7 @@ def informational(connection: Connection, event: dict[str, Any], now: datetime) 
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated")
 
 HANDLERS: dict[str, Handler] = {
-    "checkout.session.completed": informational,
+    **purchase_events.STRIPE_HANDLERS,
     "customer.subscription.created": informational,
     "customer.subscription.updated": subscription_updated,
     "customer.subscription.deleted": subscription_deleted,

@@ -37,7 +37,7 @@ class BalanceView:
 # The balance, the period's totals and the grants expiring soon, in one statement: one snapshot.
 _VIEW = text(
     "SELECT b.balance, b.overdraft, b.updated_at, "
-    "(SELECT COALESCE(SUM(amount) FILTER (WHERE type IN ('subscription_credit', 'bonus')), 0) "
+    "(SELECT COALESCE(SUM(amount) FILTER (WHERE type IN ('subscription_credit', 'bonus', 'purchase')), 0) "
     " FROM credit_transactions WHERE organization_id = :org AND created_at >= :start "
     " AND created_at < :end), "
     "(SELECT COALESCE(-SUM(amount) FILTER (WHERE type IN ('usage', 'refund')), 0) "
@@ -51,9 +51,9 @@ _VIEW = text(
 
 
 def balance_view(connection: Connection, organization_id: str, now: datetime) -> BalanceView:
-    """Allocated = grants and bonuses created in the current period (ledger/periods.py); used =
-    usage net of refunds created in it; grants expiring within 7 days. Two round trips (the
-    period, then the rest): the API's hot path."""
+    """Allocated = grants, bonuses and purchases (net of what purchase refunds took back) created
+    in the current period (ledger/periods.py); used = usage net of refunds created in it; grants
+    expiring within 7 days. Two round trips (the period, then the rest): the API's hot path."""
     start, end = current_period(connection, organization_id, now)
     row = connection.execute(
         _VIEW,

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-VISIBLE_TYPES = ("usage", "subscription_credit", "bonus", "refund", "expiration")
+VISIBLE_TYPES = ("usage", "subscription_credit", "bonus", "purchase", "refund", "expiration")
 
 
 @dataclass(frozen=True)

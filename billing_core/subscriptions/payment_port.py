@@ -1,4 +1,5 @@
-"""What billing needs from a payment provider (Stripe, Recurrente): the port, in plain values.
+"""What billing needs from a payment provider (Stripe, Recurrente): the port, in plain values, for
+subscriptions and for credit purchases (billing_core/purchases/).
 
 Adapters live in the top-level `payments/` package; billing_core never imports an SDK. Every call
 that creates or changes something at the provider carries an idempotency key, so a retried request
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from billing_core.plans.catalog import PlanConfig
+from billing_core.purchases.packs import CreditPack
 
 INTERVALS = ("month", "year")
 
@@ -43,6 +45,45 @@ class UpgradeCharge:
 
     provider_reference: str
     checkout_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PackCheckout:
+    """A one-off purchase of a credit pack on the provider's page. Its metadata names the
+    organization and the purchase, which the payment webhooks carry back."""
+
+    purchase_id: int
+    organization_id: str
+    pack: CreditPack
+    success_url: str
+    cancel_url: str
+    customer_id: str | None = None  # a Stripe customer the organization already has
+
+
+@dataclass(frozen=True)
+class SavedMethodCharge:
+    """An off-session charge of a saved payment method (auto-recharge)."""
+
+    purchase_id: int
+    organization_id: str
+    pack_code: str
+    customer_id: str
+    payment_method_id: str | None  # None: the customer's default payment method
+    amount_cents: int
+    currency: str
+    description: str
+    idempotency_key: str  # the purchase's own key: a retried charge is the same charge
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """The provider's answer: `succeeded`, `failed` (declined, or needs the customer: final) or
+    `pending` (still processing: a webhook settles it). A provider that cannot be reached raises
+    PaymentProviderError instead, and the charge is tried again with the same key."""
+
+    status: str
+    provider_reference: str | None
+    failure_reason: str | None = None
 
 
 class PaymentProvider(Protocol):
@@ -78,4 +119,14 @@ class PaymentProvider(Protocol):
 
     def resume(self, provider_subscription_id: str, idempotency_key: str) -> None:
         """Undo cancel_at_period_end before the period ends."""
+        ...
+
+    def create_pack_checkout(self, order: PackCheckout, idempotency_key: str) -> CheckoutLink:
+        """A page where the customer pays for one credit pack (and, at Stripe, saves the card for
+        later off-session charges)."""
+        ...
+
+    def charge_saved_method(self, charge: SavedMethodCharge) -> ChargeResult:
+        """Charge the saved payment method now, without the customer (NotSupportedByProvider where
+        there is no such charge)."""
         ...

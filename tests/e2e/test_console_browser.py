@@ -27,6 +27,14 @@ from tests.support.api import ADMIN, manual_subscription
 from tests.support.ledger import committed, create_org, debit, event, grant, setup_prices
 from tests.support.pipeline import scalar, wait_until
 from tests.support.providers import FakeProviders, fake_providers
+from tests.support.purchases import (
+    auto_recharge,
+    checkout_completed,
+    deliver,
+    open_purchase,
+    process,
+    with_packs,
+)
 from tests.support.servers import BROKER_URL
 from tests.support.subscriptions import subscribed_lately, with_stripe_prices
 
@@ -349,6 +357,10 @@ def test_axe_finds_no_accessibility_violation_on_any_tab_or_the_sign_in_page(chr
     grant(engine, "acme", 1_000, "seed")
     now = datetime.now(UTC)
     debit(engine, [event(f"a{i}", "acme", output_tokens=5, at=now) for i in range(25)], now=now)
+    with_packs(engine)  # the Credits tab's packs, a paid purchase and the auto-recharge form
+    bought = open_purchase(engine, "acme")
+    process(engine, deliver(engine, "stripe", "paid", checkout_completed(bought, event_id="paid")), now)
+    auto_recharge(engine, "acme")
 
     page.goto(f"{console}/console/sign-in")
     assert accessibility_violations(page) == []
@@ -363,6 +375,22 @@ def test_axe_finds_no_accessibility_violation_on_any_tab_or_the_sign_in_page(chr
     expect(page.get_by_label("Open organization")).to_be_visible()
     assert accessibility_violations(page) == []
     context.close()
+
+
+def test_buy_credits_goes_to_the_stripe_checkout_of_the_chosen_pack(page, console, engine, fake):
+    with_packs(engine)
+    sign_in(page, console, new_key(engine))
+    page.get_by_role("tab", name="Credits").click()
+    pack = page.locator('article[data-pack="large"]')
+    page.screenshot(path=screenshot_path("credits-buy"), full_page=True)
+    pack.get_by_label("Pay with").select_option("stripe")
+    # The fake's checkout host does not resolve here: the browser's attempt to go there is what counts.
+    with page.expect_request("https://checkout.stripe.test/**") as went:
+        pack.get_by_role("button", name="Buy Large pack: 1,000.00 credits for $80.00").click()
+    assert went.value.url.startswith("https://checkout.stripe.test/c/pay/cs_test_")
+    [sent] = [r for r in fake.requests if r.path == "/v1/checkout/sessions"]
+    assert (sent.form["mode"], sent.form["metadata[pack]"]) == ("payment", "large")
+    assert urlsplit(sent.form["success_url"]).path == ORG_PAGE
 
 
 def test_manage_billing_opens_the_stripe_portal_and_upgrade_is_charged_at_stripe(page, console, engine, fake):

@@ -1,5 +1,6 @@
-"""One run against localstripe, a fake Stripe server that sends real signed webhooks: a plan-based
-subscription created and paid grants the plan's credits once."""
+"""One run against localstripe, a fake Stripe server that sends real signed webhooks: a subscription
+created by Stripe's API (not this app's checkout), with only the organization in its metadata and
+the plan catalog's price, is paid and grants that plan's credits once."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from billing_cli.api_commands import start_server
+from billing_core.plans.catalog import set_plan
 from billing_core.settings import Settings
-from tests.support.ledger import balance, cr, create_org
+from tests.support.ledger import balance, committed, cr, create_org
 from tests.support.pipeline import wait_until
 from webhooks.app import create_app
 from workers.scheduler import process_now
@@ -33,6 +35,7 @@ def _free_port() -> int:
 
 def test_a_subscription_created_and_paid_at_localstripe_grants_the_plans_credits_once(database_url, engine):
     create_org(engine, "acme")
+    now = datetime.now(UTC)
     port = _free_port()
     fake = subprocess.Popen(
         [str(Path(sys.executable).parent / "localstripe"), "--port", str(port), "--from-scratch"],
@@ -57,6 +60,11 @@ def test_a_subscription_created_and_paid_at_localstripe_grants_the_plans_credits
         plan = client.v1.plans.create(
             {"product": product.id, "amount": 2000, "currency": "usd", "interval": "month"}
         )
+        # The operator gives Pro its Stripe price: the subscription's plan comes from it.
+        committed(
+            engine,
+            lambda c: set_plan(c, "pro", now, credits_per_month=cr(1000), stripe_price_monthly=plan.id),
+        )
         card = {
             "object": "card",
             "number": "4242424242424242",
@@ -69,7 +77,7 @@ def test_a_subscription_created_and_paid_at_localstripe_grants_the_plans_credits
             {
                 "customer": customer.id,
                 "items": [{"plan": plan.id}],
-                "metadata": {"organization_id": "acme", "plan": "pro", "interval": "month"},
+                "metadata": {"organization_id": "acme"},
             }
         )
         wait_until(

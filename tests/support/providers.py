@@ -2,8 +2,10 @@
 
 `FakeProviders` is a small local HTTP server standing in for Stripe and Recurrente, for the real
 adapters: it answers with objects shaped like theirs and records every request (method, path,
-headers, form or JSON body). `RecordingProvider` stands in for an adapter itself, injected into the
-app: it records what the payment port is asked."""
+headers, form or JSON body). Its PaymentIntents keep Stripe's idempotency (the same key answers
+the same intent: `payment_intents` holds each intent created once) and decline while `decline` is
+set. `RecordingProvider` stands in for an adapter itself, injected into the app: it records what
+the payment port is asked."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from typing import Any
 
 from billing_core.errors import PaymentProviderError
 from billing_core.plans.catalog import PlanConfig
-from billing_core.subscriptions.payment_port import CheckoutLink, UpgradeCharge, UpgradeTarget
+from billing_core.subscriptions.payment_port import (
+    ChargeResult,
+    CheckoutLink,
+    PackCheckout,
+    SavedMethodCharge,
+    UpgradeCharge,
+    UpgradeTarget,
+)
 
 
 @dataclass
@@ -51,13 +60,28 @@ def _subscription(subscription_id: str, **changes: Any) -> dict[str, Any]:
     }
 
 
+def _payment_intent(number: int, form: dict[str, str], status: str) -> dict[str, Any]:
+    return {
+        "id": f"pi_fake_{number}",
+        "object": "payment_intent",
+        "amount": int(form.get("amount", "0")),
+        "currency": form.get("currency"),
+        "customer": form.get("customer"),
+        "payment_method": form.get("payment_method"),
+        "status": status,
+        "metadata": {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+    }
+
+
 def stripe_answer(method: str, path: str, form: dict[str, str]) -> tuple[int, Any]:
-    if method == "POST" and path == "/v1/checkout/sessions":
+    if method == "GET" and path.startswith("/v1/customers/") and path.endswith("/payment_methods"):
+        return 200, {"object": "list", "data": [{"id": "pm_listed", "object": "payment_method"}]}
+    if method == "GET" and path.startswith("/v1/customers/"):
+        customer = path.rsplit("/", 1)[1]
         return 200, {
-            "id": "cs_test_1",
-            "object": "checkout.session",
-            "mode": form.get("mode"),
-            "url": "https://checkout.stripe.test/c/pay/cs_test_1",
+            "id": customer,
+            "object": "customer",
+            "invoice_settings": {"default_payment_method": None},
         }
     if method == "POST" and path == "/v1/billing_portal/sessions":
         return 200, {
@@ -91,6 +115,9 @@ class FakeProviders:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.fail_with: int | None = None
+        self.decline = False  # PaymentIntents are declined (402 card_error) while set
+        self.payment_intents: dict[str, tuple[int, Any]] = {}  # idempotency key -> the answer, once
+        self._sessions: dict[str, int] = {}  # idempotency key -> checkout session number
         self._lock = threading.Lock()
         fake = self
 
@@ -110,6 +137,10 @@ class FakeProviders:
                     fake.requests.append(record)
                 if fake.fail_with is not None:
                     status, body = fake.fail_with, {"error": {"type": "card_error", "message": "declined"}}
+                elif self.command == "POST" and url.path == "/v1/payment_intents":
+                    status, body = fake.payment_intent(record)
+                elif self.command == "POST" and url.path == "/v1/checkout/sessions":
+                    status, body = 200, fake.checkout_session(record)
                 elif url.path.startswith("/v1/"):
                     status, body = stripe_answer(self.command, url.path, record.form)
                 else:
@@ -129,6 +160,42 @@ class FakeProviders:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def checkout_session(self, record: Recorded) -> dict[str, Any]:
+        """cs_test_1 for the first idempotency key, cs_test_2 for the next one, ..."""
+        key = record.header("Idempotency-Key") or ""
+        with self._lock:
+            number = self._sessions.setdefault(key, len(self._sessions) + 1)
+        return {
+            "id": f"cs_test_{number}",
+            "object": "checkout.session",
+            "mode": record.form.get("mode"),
+            "url": f"https://checkout.stripe.test/c/pay/cs_test_{number}",
+        }
+
+    def payment_intent(self, record: Recorded) -> tuple[int, Any]:
+        """As Stripe: the same idempotency key gets the first answer again, whatever it was."""
+        key = record.header("Idempotency-Key") or ""
+        with self._lock:
+            if key not in self.payment_intents:
+                number = len(self.payment_intents) + 1
+                if self.decline:
+                    intent = _payment_intent(number, record.form, "requires_payment_method")
+                    error = {
+                        "type": "card_error",
+                        "code": "card_declined",
+                        "decline_code": "insufficient_funds",
+                        "message": "Your card has insufficient funds.",
+                        "payment_intent": intent,
+                    }
+                    self.payment_intents[key] = (402, {"error": error})
+                else:
+                    self.payment_intents[key] = (200, _payment_intent(number, record.form, "succeeded"))
+            return self.payment_intents[key]
+
+    def charged(self) -> list[dict[str, Any]]:
+        """The PaymentIntents that succeeded, once each."""
+        return [body for status, body in self.payment_intents.values() if status == 200]
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -196,3 +263,11 @@ class RecordingProvider:
 
     def resume(self, provider_subscription_id: str, key: str) -> None:
         self._record("resume", provider_subscription_id)
+
+    def create_pack_checkout(self, order: PackCheckout, key: str) -> CheckoutLink:
+        self._record("pack_checkout", order.organization_id, order.pack.code, order.purchase_id, key)
+        return CheckoutLink(f"https://pay.test/p/{order.purchase_id}", f"cs_pack_{order.purchase_id}")
+
+    def charge_saved_method(self, charge: SavedMethodCharge) -> ChargeResult:
+        self._record("recharge", charge.organization_id, charge.amount_cents, charge.idempotency_key)
+        return ChargeResult("succeeded", f"pi_{charge.purchase_id}")
