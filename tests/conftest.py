@@ -3,6 +3,7 @@ from a migrated template. A missing server makes them fail (never skip)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +17,16 @@ from billing_core.settings import Settings
 from migrations import runner
 from tests.support.pipeline import work_queues
 from tests.support.servers import BROKER_URL, admin, url_for
+
+
+def _clear_ambient_settings() -> None:
+    """Each test states the settings it runs with: a DATABASE_URL or BROKER_URL exported in the
+    developer's shell (as the docs suggest for running the system) must not leak into them."""
+    for name, field in Settings.model_fields.items():
+        os.environ.pop((field.alias or name).upper(), None)
+
+
+_clear_ambient_settings()
 
 
 @pytest.fixture(scope="session")
