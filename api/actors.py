@@ -1,4 +1,5 @@
-"""The audit Actor of the current request: who (from the Principal), its request id and address."""
+"""The audit Actor of the current request: who (from the Principal), its request id and address;
+and the console's sign-in audit (called by api/console/views.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Any, TypeVar
 from flask import g, request
 from sqlalchemy import Connection
 
-from api.auth import Principal
+from api.auth import ADMIN_TOKEN_ACTOR, Principal
 from api.runtime import write
 from billing_core import audit
+from billing_core.access.admin_keys import ADMIN_KEY_PREFIX
+from billing_core.access.api_keys import KEY_PREFIX, key_prefix
+from billing_core.access.service_keys import SERVICE_KEY_PREFIX
 from billing_core.audit import Actor
 from telemetry.http import request_id
 
@@ -45,20 +49,35 @@ def audited_write(
     target: Callable[[T], tuple[str, object]] | None = None,
     details: Callable[[T], Mapping[str, Any]] | None = None,
 ) -> T:
-    """`write(work)` and its audit event by the request's actor, in the same transaction: an
-    action that fails or rolls back leaves no event."""
+    """`write(work)` and its audit event by the request's actor, in the same transaction."""
     actor = current_actor()
+    return write(
+        audit.audited(actor, action, work, organization_id=organization_id, target=target, details=details)
+    )
 
-    def run(connection: Connection) -> T:
-        result = work(connection)
-        audit.record(
-            connection,
-            actor,
-            action,
-            organization_id=organization_id,
-            target=target(result) if target is not None else None,
-            details=details(result) if details is not None else None,
-        )
-        return result
 
-    return write(run)
+def _claimed(token: str) -> Actor:
+    """Who a refused token claims to be: the kind and public prefix its shape shows, never more."""
+    for prefix, kind in (
+        (ADMIN_KEY_PREFIX, "admin_key"),
+        (SERVICE_KEY_PREFIX, "service_key"),
+        (KEY_PREFIX, "api_key"),
+    ):
+        if token.startswith(prefix) and len(token) > len(prefix) + 9:
+            return Actor(kind, token[: len(prefix) + 8], request_id() or None, request.remote_addr)
+    return Actor("system", "unknown-token", request_id() or None, request.remote_addr)
+
+
+def record_console_sign_in(token: str, signed_in: tuple[bool, str | None] | None) -> None:
+    """Audit a console sign-in in its own small transaction: `signed_in` is (admin, the key's
+    organization) of an accepted token, None for a refused one (`console.sign_in_failed`)."""
+    token = token.strip()
+    succeeded = signed_in is not None
+    admin, organization_id = signed_in if signed_in is not None else (False, None)
+    if not succeeded:
+        actor = _claimed(token)
+    elif admin:
+        actor = Actor("admin_token", ADMIN_TOKEN_ACTOR, request_id() or None, request.remote_addr)
+    else:
+        actor = Actor("api_key", key_prefix(token), request_id() or None, request.remote_addr)
+    write(lambda c: audit.record_sign_in(c, actor, succeeded, organization_id=organization_id))

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
+T = TypeVar("T")
 ACTOR_KINDS = ("admin_key", "admin_token", "api_key", "service_key", "cli", "system")
 # A whole key (prefix and secret) of any kind; a prefix alone is public and allowed.
 _SECRET = re.compile(r"bk_(live|svc|adm)_[a-z0-9]{8}_\S")
@@ -98,6 +99,33 @@ def record(
         },
     ).scalar_one()
     return int(row)
+
+
+def audited(
+    actor: Actor,
+    action: str,
+    work: Callable[[Connection], T],
+    *,
+    organization_id: str | None = None,
+    target: Callable[[T], tuple[str, object]] | None = None,
+    details: Callable[[T], Mapping[str, Any]] | None = None,
+) -> Callable[[Connection], T]:
+    """`work` followed by its audit event, for a unit of work to run (target and details are
+    taken from work's result): if work fails or the transaction rolls back, no event is left."""
+
+    def run(connection: Connection) -> T:
+        result = work(connection)
+        record(
+            connection,
+            actor,
+            action,
+            organization_id=organization_id,
+            target=target(result) if target is not None else None,
+            details=details(result) if details is not None else None,
+        )
+        return result
+
+    return run
 
 
 def record_sign_in(
