@@ -12,8 +12,8 @@ def audit_events(engine: Engine, action: str | None = None) -> list[dict[str, An
         rows = connection.execute(
             text(
                 "SELECT id, actor_kind, actor, action, organization_id, target_kind, target_id, request_id, "
-                "source_address, details FROM audit_events WHERE CAST(:action AS text) IS NULL OR action = :action "
-                "ORDER BY id"
+                "source_address, details FROM audit_events "
+                "WHERE CAST(:action AS text) IS NULL OR action = :action ORDER BY id"
             ),
             {"action": action},
         )
