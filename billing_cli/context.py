@@ -52,6 +52,12 @@ class CommandContext:
     def engine(self) -> Engine:
         return make_engine(self.settings)
 
+    def close(self) -> None:
+        """Close the engine's connections, if the command opened any."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction that commits when it returns (retried on deadlock)."""
         return committed(self.engine, work)

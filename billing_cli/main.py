@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("error: the database has no billing schema yet: run `billing migrate`", file=sys.stderr)
             return 2
         raise
+    finally:
+        ctx.close()
     return code
 
 
