@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from billing_core.queries.transaction_page import filtered
+
 _SELECT = (
     "SELECT id, occurred_at, actor_kind, actor, action, organization_id, target_kind, target_id, "
     "request_id, source_address, details FROM audit_events WHERE true"
@@ -64,12 +66,7 @@ def audit_page(
         "since": since,
         "until": until,
     }
-    sql = _SELECT
-    for name, value in given.items():
-        if value is not None:
-            sql += _FILTERS[name]
-            params[name] = value
-    sql += " ORDER BY id DESC LIMIT :limit"
+    sql = filtered(_SELECT, _FILTERS, given, params)
     events = [AuditEvent(*row) for row in connection.execute(text(sql), params)]
     more = len(events) > limit
     events = events[:limit]
