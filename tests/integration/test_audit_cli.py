@@ -13,6 +13,7 @@ from billing_cli.main import main
 from tests.support.api import Api
 from tests.support.audit import audit_events, audit_text
 from tests.support.ledger import create_org, debit, event, grant, setup_prices
+from tests.support.purchases import deliver
 
 
 @pytest.fixture
@@ -116,3 +117,14 @@ def test_billing_audit_filters_and_prints_json_or_a_table(cli, engine):
     assert len(json.loads(cli("audit", "--organization", "acme", "--json"))) == 2
     table = cli("audit")
     assert "cli:ann" in table and "credits.grant" in table
+
+
+def test_a_webhook_replay_is_audited_once_per_row_it_applies(cli, engine):
+    row = deliver(engine, "stripe", "evt_audit_1", {"id": "evt_audit_1", "type": "customer.created"})
+    assert f"inbox row {row}: ignored" in cli("--as", "ops-bob", "webhooks", "replay", str(row))
+    [replayed] = audit_events(engine, "webhooks.replay")
+    assert (replayed["actor"], replayed["target_id"], replayed["details"]) == (
+        "ops-bob",
+        str(row),
+        {"status": "ignored"},
+    )
