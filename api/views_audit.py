@@ -36,6 +36,7 @@ def _key(key: AdminKey) -> dict[str, Any]:
 @admin_required(roles.OWNER)
 @bp.input(AdminKeyIn, location="json", arg_name="body")
 @bp.output(NewAdminKeyOut, status_code=201)
+@bp.doc(responses={409: "An active admin key already has this name"})
 def create_admin_key_view(body: AdminKeyIn) -> Any:
     """Create an admin key with a role. The whole key is in this response only."""
     actor = current_actor()

@@ -5,14 +5,13 @@ here, and a new admin-reachable route must be added to ROLE_OF (the one table of
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from api.access import access_rule
 from billing_core.access.roles import ROLES, role_allows
-from tests.support.api import ADMIN, Api
+from tests.support.api import ADMIN, Api, routes
 from tests.support.ledger import create_org, setup_prices
 
 # What an admin key needs, per endpoint reachable by admins (owner ⊃ billing ⊃ support ⊃ read;
@@ -72,17 +71,6 @@ ROLE_OF = {
 }
 
 
-def _routes(app: Any) -> list[tuple[str, str, str]]:
-    """(endpoint, method, path to call) of every route, path parameters filled in."""
-    routes = []
-    for rule in app.url_map.iter_rules():
-        path = re.sub(r"<int:\w+>", "999999", rule.rule.replace("<org>", "org-a"))
-        path = re.sub(r"<(path:)?\w+>", "x", path)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            routes.append((rule.endpoint, method, path))
-    return routes
-
-
 @pytest.fixture
 def api(database_url, engine):
     setup_prices(engine)
@@ -101,13 +89,13 @@ def role_keys(api):
 
 
 def test_every_route_declares_its_access_rule(api):
-    undeclared = [endpoint for endpoint, _, _ in _routes(api.app) if access_rule(api.app, endpoint) is None]
+    undeclared = [endpoint for endpoint, _, _ in routes(api.app) if access_rule(api.app, endpoint) is None]
     assert undeclared == []
 
 
 def test_the_role_table_is_what_the_routes_declare(api):
     declared = {}
-    for endpoint, _, _ in _routes(api.app):
+    for endpoint, _, _ in routes(api.app):
         rule = access_rule(api.app, endpoint)
         assert rule is not None
         if rule.admin_role is not None:
@@ -129,7 +117,7 @@ def _forbidden(response: Any) -> bool:
 @pytest.mark.parametrize("role", ROLES)
 def test_each_admin_endpoint_answers_each_role_as_the_table_says(api, role_keys, role):
     checked = 0
-    for endpoint, method, path in _routes(api.app):
+    for endpoint, method, path in routes(api.app):
         needed = ROLE_OF.get(endpoint)
         if needed is None:
             continue
@@ -145,7 +133,7 @@ def test_each_admin_endpoint_answers_each_role_as_the_table_says(api, role_keys,
 
 
 def test_the_admin_token_is_an_owner_everywhere(api):
-    for endpoint, method, path in _routes(api.app):
+    for endpoint, method, path in routes(api.app):
         if endpoint in ROLE_OF:
             response = _call(api, method, path, ADMIN)
             assert response.status_code != 401 and not _forbidden(response), (endpoint, response.json)
