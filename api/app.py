@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from api import (
     health,
     views_admin,
+    views_audit,
     views_ingest,
     views_notifications,
     views_org,
@@ -47,7 +48,8 @@ DESCRIPTION = """Credits of an AI-agent platform: balances, history, usage, metr
 subscriptions (checkout, billing portal, plan changes, cancel and resume), credit packs (checkout,
 purchases, auto-recharge).
 
-Authenticate with `Authorization: Bearer <token>`: the admin token, or an organization's API key.
+Authenticate with `Authorization: Bearer <token>`: an admin key (its role decides what it may
+call), the admin token (break-glass owner), an organization's API key, or a service key.
 Credits are exact decimal strings with six decimals (`"-0.002350"`); send credits as decimal
 strings or integers, never floats. Every error is `{"error": {"type", "message", "field"?}}`.
 """
@@ -130,6 +132,7 @@ def create_app(
     app.register_blueprint(views_notifications.bp)
     app.register_blueprint(views_spend.bp)
     app.register_blueprint(views_service_keys.bp)
+    app.register_blueprint(views_audit.bp)
     app.register_blueprint(views_ingest.bp)
     app.register_blueprint(console_bp)  # the billing console's web pages (not part of the OpenAPI document)
 

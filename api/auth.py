@@ -1,7 +1,10 @@
-"""Who is calling: the admin token, an organization's API key, or a service key, from
-`Authorization: Bearer`.
+"""Who is calling: the admin token, an admin key, an organization's API key, or a service key,
+from `Authorization: Bearer`; and the access rule every route declares.
 
-- The admin token (ADMIN_TOKEN) may call everything. Unset or empty, admin access is disabled.
+- The admin token (ADMIN_TOKEN) is the break-glass owner: it may call everything, and acts as
+  `admin-token` in the audit log. Unset or empty, it is disabled (admin keys still work).
+- An admin key (`bk_adm_...`) may call what its role allows (billing_core/access/roles.py): each
+  admin-reachable endpoint declares the role it needs; a key without it gets 403.
 - An API key may call only its own organization's endpoints, as far as its plan's API access
   level allows (basic < full < enterprise). A key asking about another organization gets 404,
   exactly as if that organization did not exist, so keys cannot probe for other organizations.
@@ -25,7 +28,9 @@ from flask import g, request
 
 from api.errors import api_error
 from api.runtime import read, runtime, write
+from billing_core.access.admin_keys import authenticate_admin_key, is_admin_key, record_admin_key_use
 from billing_core.access.api_keys import authenticate_key, key_prefix, record_key_use
+from billing_core.access.roles import OWNER, role_allows
 from billing_core.access.service_keys import (
     INGEST,
     ServiceIdentity,
@@ -37,6 +42,28 @@ from billing_core.plans.plans import access_allows
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="billing"'}
+ADMIN_TOKEN_ACTOR = "admin-token"
+ACCESS_ATTRIBUTE = "access_rule"
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Who may call a route: kind is public, console, admin, organization, level or ingest;
+    `admin_role` is what an admin key needs (None: no admin key reaches it)."""
+
+    kind: str
+    admin_role: str | None = None
+    level: str | None = None
+    service_scope: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminIdentity:
+    """An admin caller: a named admin key, or the admin token (key_id None, role owner)."""
+
+    name: str
+    role: str
+    key_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,7 @@ class Principal:
     key_id: int | None = None
     key_prefix: str | None = None  # the public part of the API key (its budgets apply to its calls)
     service: ServiceIdentity | None = None
+    admin_identity: AdminIdentity | None = None
 
     def may_ingest_for(self, organization_id: str) -> bool:
         """Whether events of this organization may be reported by this caller."""
@@ -86,7 +114,9 @@ def authenticate() -> Principal:
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     if _is_admin(token):
-        principal = Principal(admin=True)
+        principal = Principal(admin=True, admin_identity=AdminIdentity(ADMIN_TOKEN_ACTOR, OWNER))
+    elif is_admin_key(token):
+        principal = _admin_key_principal(token)
     elif is_service_key(token):
         principal = Principal(False, service=_service_identity(token))
     else:
@@ -105,6 +135,24 @@ def authenticate() -> Principal:
     return principal
 
 
+def _admin_key_principal(token: str) -> Principal:
+    now = datetime.now(UTC)
+    identity = read(lambda c: authenticate_admin_key(c, token, now))
+    if identity is None:
+        raise api_error(401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE)
+    if identity.needs_touch:
+        write(lambda c: record_admin_key_use(c, identity.key_id, now))
+    return Principal(True, admin_identity=AdminIdentity(identity.name, identity.role, identity.key_id))
+
+
+def _require_admin_role(principal: Principal, role: str | None) -> None:
+    """403 unless the admin caller's role allows `role` (None: no admin may call)."""
+    admin = principal.admin_identity
+    if admin is None or role is None or not role_allows(admin.role, role):
+        held = f"; admin key {admin.name!r} has role {admin.role!r}" if admin else ""
+        raise api_error(403, "forbidden", f"this endpoint needs the admin role {role!r}{held}")
+
+
 def _service_identity(token: str) -> ServiceIdentity:
     now = datetime.now(UTC)
     identity = read(lambda c: authenticate_service_key(c, token, now))
@@ -121,13 +169,19 @@ def _require_scope(service: ServiceIdentity, scope: str | None) -> None:
         raise api_error(403, "forbidden", f"this endpoint is not open to a service key with scopes {scopes}")
 
 
-def _describe(view: Callable[..., Any], rule: str) -> None:
+def _describe(view: Callable[..., Any], rule: str, access: AccessRule) -> None:
     view.__doc__ = f"{(view.__doc__ or '').strip()}\n\nAccess: {rule}."
+    setattr(view, ACCESS_ATTRIBUTE, access)
 
 
-def organization_access(level: str, *, service_scope: str | None = None) -> Callable[[F], F]:
-    """The admin, or a key of the organization in the path whose plan's access includes `level`,
-    or a service key with `service_scope` for that organization (None: no service key)."""
+def _admins(role: str) -> str:
+    return f"an admin key with role `{role}` (or the admin token)"
+
+
+def organization_access(level: str, *, admin: str, service_scope: str | None = None) -> Callable[[F], F]:
+    """An admin whose role allows `admin`, or a key of the organization in the path whose plan's
+    access includes `level`, or a service key with `service_scope` for that organization (None:
+    no service key)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -138,7 +192,9 @@ def organization_access(level: str, *, service_scope: str | None = None) -> Call
                 _require_scope(principal.service, service_scope)
                 if not principal.service.may_act_for(str(org)):
                     raise api_error(404, "not_found", f"unknown organization {org!r}")
-            elif not principal.admin:
+            elif principal.admin:
+                _require_admin_role(principal, admin)
+            else:
                 if principal.organization_id != org:
                     raise api_error(404, "not_found", f"unknown organization {org!r}")
                 if not access_allows(principal.api_access or "", level):
@@ -153,16 +209,17 @@ def organization_access(level: str, *, service_scope: str | None = None) -> Call
         services = f", or a service key with the `{service_scope}` scope" if service_scope else ""
         _describe(
             wrapper,
-            f"the admin token, or an API key of this organization with `{level}` access or more{services}",
+            f"{_admins(admin)}, or an API key of this organization with `{level}` access or more{services}",
+            AccessRule("organization", admin, level, service_scope),
         )
         return cast(F, wrapper)
 
     return decorator
 
 
-def level_access(level: str, *, service_scope: str | None = None) -> Callable[[F], F]:
-    """The admin, or any key whose plan's access includes `level`, or a service key with
-    `service_scope` (for endpoints with no organization)."""
+def level_access(level: str, *, admin: str, service_scope: str | None = None) -> Callable[[F], F]:
+    """An admin whose role allows `admin`, or any key whose plan's access includes `level`, or a
+    service key with `service_scope` (for endpoints with no organization)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -170,43 +227,68 @@ def level_access(level: str, *, service_scope: str | None = None) -> Callable[[F
             principal = authenticate()
             if principal.service is not None:
                 _require_scope(principal.service, service_scope)
-            elif not principal.admin and not access_allows(principal.api_access or "", level):
+            elif principal.admin:
+                _require_admin_role(principal, admin)
+            elif not access_allows(principal.api_access or "", level):
                 raise api_error(403, "forbidden", f"this endpoint needs API access {level!r}")
             return view(*args, **kwargs)
 
         services = f", or a service key with the `{service_scope}` scope" if service_scope else ""
-        _describe(wrapper, f"the admin token, or an API key with `{level}` access{services}")
+        _describe(
+            wrapper,
+            f"{_admins(admin)}, or an API key with `{level}` access{services}",
+            AccessRule("level", admin, level, service_scope),
+        )
         return cast(F, wrapper)
 
     return decorator
 
 
-def admin_only(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not authenticate().admin:
-            raise api_error(403, "forbidden", "this endpoint needs the admin token")
-        return view(*args, **kwargs)
+def admin_required(role: str) -> Callable[[F], F]:
+    """Admins only: an admin key whose role allows `role`, or the admin token."""
 
-    _describe(wrapper, "the admin token only")
-    return cast(F, wrapper)
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate()
+            if not principal.admin:
+                raise api_error(403, "forbidden", "this endpoint needs an admin key or the admin token")
+            _require_admin_role(principal, role)
+            return view(*args, **kwargs)
+
+        _describe(wrapper, f"{_admins(role)} only", AccessRule("admin", role))
+        return cast(F, wrapper)
+
+    return decorator
 
 
-def ingest_access(view: F) -> F:
-    """The admin, any organization API key (for its own organization's events), or a service key
-    with the `ingest` scope. Which events a caller may report is checked per event
-    (Principal.may_ingest_for)."""
+def ingest_access(admin: str) -> Callable[[F], F]:
+    """An admin whose role allows `admin`, any organization API key (for its own organization's
+    events), or a service key with the `ingest` scope. Which events a caller may report is
+    checked per event (Principal.may_ingest_for)."""
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        principal = authenticate()
-        if principal.service is not None:
-            _require_scope(principal.service, INGEST)
-        return view(*args, **kwargs)
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate()
+            if principal.service is not None:
+                _require_scope(principal.service, INGEST)
+            elif principal.admin:
+                _require_admin_role(principal, admin)
+            return view(*args, **kwargs)
 
-    _describe(
-        wrapper,
-        "the admin token, an organization's API key (its own events), or a service key with the "
-        "`ingest` scope (the organizations it may act for)",
-    )
-    return cast(F, wrapper)
+        _describe(
+            wrapper,
+            f"{_admins(admin)}, an organization's API key (its own events), or a service key with "
+            "the `ingest` scope (the organizations it may act for)",
+            AccessRule("ingest", admin, service_scope=INGEST),
+        )
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def public(view: F) -> F:
+    """Declares a route open to anyone (health, documentation)."""
+    setattr(view, ACCESS_ATTRIBUTE, AccessRule("public"))
+    return view

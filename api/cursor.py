@@ -1,4 +1,5 @@
-"""Opaque pagination cursors: `next_cursor` is url-safe base64 of "t1:<transaction id>"."""
+"""Opaque pagination cursors: `next_cursor` is url-safe base64 of "t1:<id>", the id of the row the
+next page starts before (a transaction, or an audit event)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def encode_cursor(transaction_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The transaction id in a cursor this API issued; InvalidInput("cursor") for anything else."""
+    """The row id in a cursor this API issued; InvalidInput("cursor") for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -13,6 +13,7 @@ from apiflask import APIFlask, HTTPError
 from flask import request
 
 from billing_core.errors import (
+    AdminKeyNameTaken,
     AlreadySubscribed,
     BillingError,
     BudgetExceeded,
@@ -28,6 +29,7 @@ from billing_core.errors import (
     PlanLimitReached,
     PlanNotOffered,
     ProviderNotConfigured,
+    UnknownAdminKey,
     UnknownApiKey,
     UnknownBudget,
     UnknownDelivery,
@@ -108,6 +110,7 @@ def error_body(error: HTTPError) -> tuple[dict[str, Any], int, Any]:
 NOT_FOUND = (
     UnknownOrganization,
     UnknownApiKey,
+    UnknownAdminKey,
     NothingToRefund,
     UnknownEndpoint,
     UnknownDelivery,
@@ -166,6 +169,8 @@ def domain_error(error: BillingError) -> HTTPError:
         return api_error(400, "pack_not_offered", str(error), field="pack")
     if isinstance(error, PlanNotOffered | FreePlan):
         return api_error(400, "plan_not_offered", str(error), field="plan")
+    if isinstance(error, AdminKeyNameTaken):
+        return api_error(409, "name_taken", str(error), field="name")
     if isinstance(error, AlreadySubscribed):
         return api_error(409, "already_subscribed", str(error))
     if isinstance(error, InvalidTransition):

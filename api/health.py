@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from apiflask import APIBlueprint
 
+from api.auth import public
 from api.errors import api_error
 from api.runtime import runtime
 from api.schemas_out import HealthOut, ReadyOut
@@ -41,6 +42,7 @@ def database_reachable() -> bool:
 
 
 @bp.get("/healthz")
+@public
 @bp.output(HealthOut)
 def healthz() -> Any:
     """The process is alive (touches nothing else)."""
@@ -48,6 +50,7 @@ def healthz() -> Any:
 
 
 @bp.get("/readyz")
+@public
 @bp.output(ReadyOut)
 @bp.doc(responses={503: "The database or the broker cannot be reached"})
 def readyz() -> Any:

@@ -24,7 +24,16 @@ def _error_response(description: str) -> dict[str, Any]:
 
 def _operation_id(method: str, generated: str) -> str:
     """`post_admin_grant_credits_view` -> `grant_credits` (APIFlask prefixes method and blueprint)."""
-    blueprints = ("admin", "organization", "subscription", "purchases", "health", "ingest", "service_keys")
+    blueprints = (
+        "admin",
+        "organization",
+        "subscription",
+        "purchases",
+        "health",
+        "ingest",
+        "service_keys",
+        "audit",
+    )
     for blueprint in blueprints:
         generated = generated.removeprefix(f"{method}_{blueprint}_")
     return generated.removesuffix("_view")

@@ -30,6 +30,7 @@ def transaction(row: TransactionRow) -> dict[str, Any]:
         "output_tokens": row.output_tokens,
         "tools": row.tools,
         "price_version": row.model_price_id,
+        "audit_event_id": row.audit_event_id,
     }
 
 

@@ -54,6 +54,9 @@ class TransactionOut(BaseModel):
     output_tokens: int | None
     tools: dict[str, int] | None
     price_version: int | None = Field(description="id of the model price version used")
+    audit_event_id: int | None = Field(
+        default=None, description="the audit event of a row a person caused (bonus grants, admin refunds)"
+    )
 
 
 class TransactionPageOut(BaseModel):

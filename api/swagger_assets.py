@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, send_from_directory
 
+from api.auth import public
+
 ASSETS = "/docs/assets"
 
 
@@ -26,6 +28,7 @@ bp = Blueprint("swagger_assets", __name__)
 
 
 @bp.get(f"{ASSETS}/<path:filename>")
+@public
 def asset(filename: str) -> Any:
     return send_from_directory(_FOLDER, filename, max_age=86400)
 

@@ -21,6 +21,7 @@ from api.auth import Principal, ingest_access
 from api.errors import api_error
 from api.runtime import runtime
 from api.schemas_ingest import IngestOut
+from billing_core.access import roles
 from billing_core.money import micros_to_text
 from billing_core.usage.batch import (
     MAX_EVENTS,
@@ -142,7 +143,7 @@ def _publish(batch: DecodedBatch) -> Any:
 
 
 @bp.post("/events")
-@ingest_access
+@ingest_access(roles.BILLING)
 @bp.output(IngestOut, status_code=202)
 @bp.doc(
     responses={

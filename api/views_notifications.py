@@ -10,8 +10,10 @@ from apiflask import APIBlueprint
 from pydantic import BaseModel, Field
 
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
-from api.auth import admin_only, organization_access
-from api.runtime import now, read, runtime, write
+from api.actors import audited_write
+from api.auth import admin_required, organization_access
+from api.runtime import now, read, runtime
+from billing_core.access import roles
 from billing_core.errors import UnknownEndpoint
 from billing_core.notifications import endpoints
 from billing_core.notifications.events import EVENT_TYPES
@@ -78,7 +80,8 @@ def _out(e: endpoints.Endpoint) -> dict[str, Any]:
 
 def _create(org: str | None, body: EndpointIn) -> Any:
     allow = runtime().settings.notifications_allow_private
-    made = write(
+    made = audited_write(
+        "notification_endpoint.create",
         lambda c: endpoints.add_endpoint(
             c,
             body.url,
@@ -86,9 +89,34 @@ def _create(org: str | None, body: EndpointIn) -> Any:
             event_types=body.events,
             description=body.description,
             allow_private=allow,
-        )
+        ),
+        organization_id=org,
+        target=lambda m: ("notification_endpoint", m.endpoint.id),
+        details=lambda m: {"url": m.endpoint.url, "events": m.endpoint.event_types},
     )
     return {**_out(made.endpoint), "secret": made.secret}, 201
+
+
+def _set_enabled(endpoint_id: int, org: str | None, enabled: bool, reason: str | None) -> Any:
+    _owned(endpoint_id, org)
+    changed = audited_write(
+        f"notification_endpoint.{'enable' if enabled else 'disable'}",
+        lambda c: endpoints.set_enabled(c, endpoint_id, enabled, reason, now()),
+        organization_id=org,
+        target=lambda _: ("notification_endpoint", endpoint_id),
+    )
+    return _out(changed)
+
+
+def _rotate(endpoint_id: int, org: str | None) -> Any:
+    _owned(endpoint_id, org)
+    made = audited_write(
+        "notification_endpoint.rotate_secret",
+        lambda c: endpoints.rotate_secret(c, endpoint_id, now()),
+        organization_id=org,
+        target=lambda _: ("notification_endpoint", endpoint_id),
+    )
+    return {**_out(made.endpoint), "secret": made.secret}
 
 
 def _owned(endpoint_id: int, org: str | None) -> None:
@@ -98,7 +126,7 @@ def _owned(endpoint_id: int, org: str | None) -> None:
 
 
 @bp.post("/notification-endpoints")
-@admin_only
+@admin_required(roles.BILLING)
 @bp.input(PlatformEndpointIn, location="json", arg_name="body")
 @bp.output(NewEndpointOut, status_code=201)
 def create_endpoint(body: PlatformEndpointIn) -> Any:
@@ -107,7 +135,7 @@ def create_endpoint(body: PlatformEndpointIn) -> Any:
 
 
 @bp.get("/notification-endpoints")
-@admin_only
+@admin_required(roles.READ)
 @bp.output(EndpointsOut)
 def list_all_endpoints() -> Any:
     """Every endpoint (the secrets are never shown again)."""
@@ -115,7 +143,7 @@ def list_all_endpoints() -> Any:
 
 
 @bp.post(f"{ORG}/notification-endpoints")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.input(EndpointIn, location="json", arg_name="body")
 @bp.output(NewEndpointOut, status_code=201)
 def create_org_endpoint(org: str, body: EndpointIn) -> Any:
@@ -124,7 +152,7 @@ def create_org_endpoint(org: str, body: EndpointIn) -> Any:
 
 
 @bp.get(f"{ORG}/notification-endpoints")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.READ)
 @bp.output(EndpointsOut)
 def list_org_endpoints(org: str) -> Any:
     """This organization's endpoints."""
@@ -132,57 +160,55 @@ def list_org_endpoints(org: str) -> Any:
 
 
 @bp.post(f"{ORG}/notification-endpoints/<int:endpoint_id>/disable")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.output(EndpointOut)
 def disable_org_endpoint(org: str, endpoint_id: int) -> Any:
     """Stop sending to this endpoint."""
-    _owned(endpoint_id, org)
-    return _out(write(lambda c: endpoints.set_enabled(c, endpoint_id, False, "disabled over the API", now())))
+    return _set_enabled(endpoint_id, org, False, "disabled over the API")
 
 
 @bp.post(f"{ORG}/notification-endpoints/<int:endpoint_id>/rotate-secret")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.output(NewEndpointOut)
 def rotate_org_endpoint(org: str, endpoint_id: int) -> Any:
     """A new signing secret (shown only in this response); the old one stops signing at once."""
-    _owned(endpoint_id, org)
-    made = write(lambda c: endpoints.rotate_secret(c, endpoint_id, now()))
-    return {**_out(made.endpoint), "secret": made.secret}
+    return _rotate(endpoint_id, org)
 
 
 @bp.post("/notification-endpoints/<int:endpoint_id>/disable")
-@admin_only
+@admin_required(roles.BILLING)
 @bp.output(EndpointOut)
 def disable_endpoint(endpoint_id: int) -> Any:
     """Stop sending to an endpoint."""
-    _owned(endpoint_id, None)
-    return _out(write(lambda c: endpoints.set_enabled(c, endpoint_id, False, "disabled by an admin", now())))
+    return _set_enabled(endpoint_id, None, False, "disabled by an admin")
 
 
 @bp.post("/notification-endpoints/<int:endpoint_id>/enable")
-@admin_only
+@admin_required(roles.BILLING)
 @bp.output(EndpointOut)
 def enable_endpoint(endpoint_id: int) -> Any:
     """Send to a disabled endpoint again (new events; a failed delivery is replayed from the CLI)."""
-    _owned(endpoint_id, None)
-    return _out(write(lambda c: endpoints.set_enabled(c, endpoint_id, True, None, now())))
+    return _set_enabled(endpoint_id, None, True, None)
 
 
 @bp.post("/notification-endpoints/<int:endpoint_id>/rotate-secret")
-@admin_only
+@admin_required(roles.BILLING)
 @bp.output(NewEndpointOut)
 def rotate_endpoint(endpoint_id: int) -> Any:
     """A new signing secret, shown only in this response."""
-    _owned(endpoint_id, None)
-    made = write(lambda c: endpoints.rotate_secret(c, endpoint_id, now()))
-    return {**_out(made.endpoint), "secret": made.secret}
+    return _rotate(endpoint_id, None)
 
 
 @bp.put(f"{ORG}/balance-alerts")
-@admin_only
+@admin_required(roles.BILLING)
 @bp.input(ThresholdsIn, location="json", arg_name="body")
 @bp.output(ThresholdsOut)
 def set_balance_alerts(org: str, body: ThresholdsIn) -> Any:
     """The organization's low-balance thresholds, in percent of the period's allocation."""
-    values = write(lambda c: endpoints.set_alert_thresholds(c, org, body.thresholds))
+    values = audited_write(
+        "balance_alerts.set",
+        lambda c: endpoints.set_alert_thresholds(c, org, body.thresholds),
+        organization_id=org,
+        details=lambda v: {"thresholds": v},
+    )
     return {"organization_id": org, "thresholds": values}

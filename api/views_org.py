@@ -17,6 +17,7 @@ from api.errors import api_error, budget_exceeded
 from api.runtime import now, read, runtime
 from api.schemas_in import CheckIn, MetricsQuery, RangeQuery, TransactionsQuery
 from api.schemas_out import BalanceOut, CheckOut, EntitlementsOut, MetricsOut, TransactionPageOut, UsageOut
+from billing_core.access import roles
 from billing_core.access.service_keys import READ
 from billing_core.ledger.balance_check import Estimate, check_balance
 from billing_core.money import micros_to_text
@@ -33,7 +34,7 @@ ORG = "/organizations/<org>"
 
 
 @bp.get(f"{ORG}/balance")
-@organization_access("basic", service_scope=READ)
+@organization_access("basic", admin=roles.READ, service_scope=READ)
 @bp.output(BalanceOut)
 def get_balance(org: str) -> Any:
     """Balance, this period's allocation and use, overdraft, grants expiring within 7 days."""
@@ -61,7 +62,7 @@ def get_balance(org: str) -> Any:
 
 
 @bp.post(f"{ORG}/balance/check")
-@organization_access("basic", service_scope=READ)
+@organization_access("basic", admin=roles.READ, service_scope=READ)
 @bp.input(CheckIn, location="json", arg_name="body")
 @bp.output(CheckOut)
 @bp.doc(
@@ -119,7 +120,7 @@ def check_balance_view(org: str, body: CheckIn) -> Any:
 
 
 @bp.get(f"{ORG}/transactions")
-@organization_access("full", service_scope=READ)
+@organization_access("full", admin=roles.READ, service_scope=READ)
 @bp.input(TransactionsQuery, location="query", arg_name="query")
 @bp.output(TransactionPageOut)
 def list_transactions(org: str, query: TransactionsQuery) -> Any:
@@ -152,7 +153,7 @@ def _range(query: RangeQuery) -> tuple[date, date]:
 
 
 @bp.get(f"{ORG}/usage")
-@organization_access("full", service_scope=READ)
+@organization_access("full", admin=roles.READ, service_scope=READ)
 @bp.input(RangeQuery, location="query", arg_name="query")
 @bp.output(UsageOut)
 def get_usage(org: str, query: RangeQuery) -> Any:
@@ -195,7 +196,7 @@ def get_usage(org: str, query: RangeQuery) -> Any:
 
 
 @bp.get(f"{ORG}/metrics")
-@organization_access("full", service_scope=READ)
+@organization_access("full", admin=roles.READ, service_scope=READ)
 @bp.input(MetricsQuery, location="query", arg_name="query")
 @bp.output(MetricsOut)
 def get_metrics(org: str, query: MetricsQuery) -> Any:
@@ -227,7 +228,7 @@ def get_metrics(org: str, query: MetricsQuery) -> Any:
 
 
 @bp.get(f"{ORG}/entitlements")
-@organization_access("enterprise", service_scope=READ)
+@organization_access("enterprise", admin=roles.READ, service_scope=READ)
 @bp.output(EntitlementsOut)
 def get_entitlements(org: str) -> Any:
     """The organization's plan and what it allows: API access, support, agents used and left."""

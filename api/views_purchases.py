@@ -19,6 +19,7 @@ from api.schemas_purchases import (
     PurchasesOut,
     PurchasesQuery,
 )
+from billing_core.access import roles
 from billing_core.money import credits_to_micros, micros_to_text
 from billing_core.purchases import actions
 from billing_core.purchases.packs import CreditPack, list_packs
@@ -75,7 +76,7 @@ def recharge_out(org: str, view: RechargeView) -> dict[str, Any]:
 
 
 @bp.get("/credit-packs")
-@level_access(ACCESS)
+@level_access(ACCESS, admin=roles.READ)
 @bp.output(PacksOut)
 def get_credit_packs() -> Any:
     """The credit packs on sale: credits, price and the optional expiry of what they buy."""
@@ -83,7 +84,7 @@ def get_credit_packs() -> Any:
 
 
 @bp.post(f"{ORG}/purchases/checkout")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.input(PurchaseCheckoutIn, location="json", arg_name="body")
 @bp.output(PurchaseCheckoutOut)
 @bp.doc(
@@ -107,7 +108,7 @@ def create_purchase_checkout(org: str, body: PurchaseCheckoutIn) -> Any:
 
 
 @bp.get(f"{ORG}/purchases")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.READ)
 @bp.input(PurchasesQuery, location="query", arg_name="query")
 @bp.output(PurchasesOut)
 def get_purchases(org: str, query: PurchasesQuery) -> Any:
@@ -122,7 +123,7 @@ def get_purchases(org: str, query: PurchasesQuery) -> Any:
 
 
 @bp.get(f"{ORG}/auto-recharge")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.READ)
 @bp.output(AutoRechargeOut)
 def get_auto_recharge(org: str) -> Any:
     """The auto-recharge setting, what it charged this month and whether a card is saved."""
@@ -130,7 +131,7 @@ def get_auto_recharge(org: str) -> Any:
 
 
 @bp.put(f"{ORG}/auto-recharge")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.input(AutoRechargeIn, location="json", arg_name="body")
 @bp.output(AutoRechargeOut)
 def put_auto_recharge(org: str, body: AutoRechargeIn) -> Any:

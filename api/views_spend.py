@@ -11,10 +11,12 @@ from flask import g
 from pydantic import BaseModel, Field, StrictInt
 
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
+from api.actors import audited_write
 from api.auth import organization_access
 from api.errors import api_error
 from api.runtime import now, read, runtime, write
 from api.schemas_in import Credits, EstimateIn, IdempotencyHeader, Identifier
+from billing_core.access import roles
 from billing_core.errors import UnknownBudget, UnknownHold
 from billing_core.ledger.balance_check import Estimate, estimate_cost
 from billing_core.money import credits_to_micros, micros_to_text
@@ -99,6 +101,17 @@ def _budget(s: budgets.BudgetStatus) -> dict[str, Any]:
     }
 
 
+def _key_of(s: budgets.BudgetStatus) -> tuple[str, str, str]:
+    return s.budget.scope, s.budget.scope_id, s.budget.period
+
+
+def _setting(s: budgets.BudgetStatus) -> dict[str, Any]:
+    """What a person sets on a budget (its before and after in the audit log)."""
+    b = s.budget
+    limit = micros_to_text(b.limit_micros)
+    return {"limit": limit, "hard": b.hard, "alert_thresholds": b.alert_thresholds}
+
+
 def _hold(h: holds.Hold) -> dict[str, Any]:
     return {
         "id": h.id,
@@ -117,7 +130,7 @@ def _hold(h: holds.Hold) -> dict[str, Any]:
 
 
 @bp.put(f"{ORG}/budgets")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.input(BudgetIn, location="json", arg_name="body")
 @bp.output(BudgetOut)
 def set_budget_view(org: str, body: BudgetIn) -> Any:
@@ -125,7 +138,9 @@ def set_budget_view(org: str, body: BudgetIn) -> Any:
     at = now()
     limit = credits_to_micros(body.limit, field="limit")
 
-    def work(c: Any) -> budgets.BudgetStatus:
+    def work(c: Any) -> tuple[budgets.BudgetStatus, list[dict[str, Any]]]:
+        key = (body.scope, body.scope_id or "", body.period)
+        before = [_setting(b) for b in budgets.list_budgets(c, org, at) if _key_of(b) == key]
         made = budgets.set_budget(
             c,
             org,
@@ -137,13 +152,20 @@ def set_budget_view(org: str, body: BudgetIn) -> Any:
             alert_thresholds=body.alert_thresholds,
             now=at,
         )
-        return budgets.statuses(c, org, [made], at)[0]
+        return budgets.statuses(c, org, [made], at)[0], before
 
-    return _budget(write(work))
+    status, _ = audited_write(
+        "budget.set",
+        work,
+        organization_id=org,
+        target=lambda r: ("budget", r[0].budget.id),
+        details=lambda r: {"before": r[1][0] if r[1] else None, "after": _setting(r[0])},
+    )
+    return _budget(status)
 
 
 @bp.get(f"{ORG}/budgets")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.READ)
 @bp.output(BudgetsOut)
 def list_budgets_view(org: str) -> Any:
     """Every budget of the organization with its current window: spent, held, available, reset."""
@@ -151,18 +173,23 @@ def list_budgets_view(org: str) -> Any:
 
 
 @bp.delete(f"{ORG}/budgets/<int:budget_id>")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.output({}, status_code=204)
 def delete_budget_view(org: str, budget_id: int) -> Any:
     """Remove a budget."""
     if budget_id >= 2**63:
         raise UnknownBudget(budget_id)
-    write(lambda c: budgets.delete_budget(c, org, budget_id))
+    audited_write(
+        "budget.delete",
+        lambda c: budgets.delete_budget(c, org, budget_id),
+        organization_id=org,
+        target=lambda _: ("budget", budget_id),
+    )
     return "", 204
 
 
 @bp.post(f"{ORG}/holds")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.input(IdempotencyHeader, location="headers", arg_name="headers")
 @bp.input(HoldIn, location="json", arg_name="body")
 @bp.output(HoldOut, status_code=201)
@@ -201,7 +228,7 @@ def create_hold_view(org: str, headers: IdempotencyHeader, body: HoldIn) -> Any:
 
 
 @bp.get(f"{ORG}/holds/<int:hold_id>")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.READ)
 @bp.output(HoldOut)
 def get_hold_view(org: str, hold_id: int) -> Any:
     """A hold and how it ended (settled by a debit, released, expired), if it did."""
@@ -211,7 +238,7 @@ def get_hold_view(org: str, hold_id: int) -> Any:
 
 
 @bp.delete(f"{ORG}/holds/<int:hold_id>")
-@organization_access("enterprise")
+@organization_access("enterprise", admin=roles.BILLING)
 @bp.output(HoldOut)
 def release_hold_view(org: str, hold_id: int) -> Any:
     """Release a hold (the turn did not happen). Releasing an ended hold changes nothing."""

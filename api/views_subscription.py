@@ -10,6 +10,7 @@ from typing import Any
 from apiflask import APIBlueprint
 
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
+from api.actors import current_actor
 from api.auth import organization_access
 from api.runtime import now, read, runtime
 from api.schemas_subscription import (
@@ -21,6 +22,7 @@ from api.schemas_subscription import (
     PortalOut,
     SubscriptionOut,
 )
+from billing_core.access import roles
 from billing_core.access.service_keys import READ
 from billing_core.subscriptions import actions
 from billing_core.subscriptions.overview import SubscriptionOverview, live_overview, subscription_overview
@@ -73,7 +75,7 @@ def present(view: SubscriptionOverview) -> dict[str, Any]:
 
 
 @bp.get(SUB)
-@organization_access(ACCESS, service_scope=READ)
+@organization_access(ACCESS, admin=roles.READ, service_scope=READ)
 @bp.output(SubscriptionOut)
 def get_subscription(org: str) -> Any:
     """The live subscription: plan, interval, status, current period, next grant, cancel at
@@ -82,7 +84,7 @@ def get_subscription(org: str) -> Any:
 
 
 @bp.post(f"{SUB}/checkout")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.input(CheckoutIn, location="json", arg_name="body")
 @bp.output(CheckoutOut)
 @bp.doc(
@@ -106,7 +108,7 @@ def create_checkout(org: str, body: CheckoutIn) -> Any:
 
 
 @bp.post(f"{SUB}/portal")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.input(PortalIn, location="json", arg_name="body")
 @bp.output(PortalOut)
 @bp.doc(responses={409: "The subscription's provider has no billing portal", **_PROVIDER_ERRORS})
@@ -116,7 +118,7 @@ def create_portal(org: str, body: PortalIn) -> Any:
 
 
 @bp.post(f"{SUB}/change")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.input(ChangeIn, location="json", arg_name="body")
 @bp.output(ChangeOut)
 @bp.doc(responses={409: "The subscription cannot change now (e.g. canceled)", **_PROVIDER_ERRORS})
@@ -125,7 +127,7 @@ def change_plan(org: str, body: ChangeIn) -> Any:
     and, once paid, grants the difference in monthly credits; a downgrade, or an interval change,
     takes effect at the end of the period."""
     wanted = actions.ChangeRequest(body.plan, body.interval, body.success_url, body.cancel_url)
-    upgrade = actions.change_plan(runtime().engine, runtime().payments, org, wanted, now())
+    upgrade = actions.change_plan(runtime().engine, runtime().payments, org, wanted, now(), current_actor())
     return {
         "subscription": present(read(lambda c: live_overview(c, org, now()))),
         "upgrade": asdict(upgrade) if upgrade is not None else None,
@@ -133,12 +135,14 @@ def change_plan(org: str, body: ChangeIn) -> Any:
 
 
 def _set_cancel(org: str, cancel: bool) -> Any:
-    actions.set_cancel_at_period_end(runtime().engine, runtime().payments, org, cancel, now())
+    actions.set_cancel_at_period_end(
+        runtime().engine, runtime().payments, org, cancel, now(), current_actor()
+    )
     return present(read(lambda c: live_overview(c, org, now())))
 
 
 @bp.post(f"{SUB}/cancel")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.output(SubscriptionOut)
 @bp.doc(responses={409: "The subscription is not active or past due", **_PROVIDER_ERRORS})
 def cancel_subscription(org: str) -> Any:
@@ -148,7 +152,7 @@ def cancel_subscription(org: str) -> Any:
 
 
 @bp.post(f"{SUB}/resume")
-@organization_access(ACCESS)
+@organization_access(ACCESS, admin=roles.BILLING)
 @bp.output(SubscriptionOut)
 @bp.doc(
     responses={409: "The period has ended, or the provider cannot resume (Recurrente)", **_PROVIDER_ERRORS}

@@ -40,7 +40,8 @@ def budget_set(ctx: CommandContext, args: argparse.Namespace) -> int:
         print("error: --alerts takes whole percentages, e.g. 50,80")
         return 2
     limit, at = credits_to_micros(args.limit, field="limit"), utcnow()
-    made = ctx.write(
+    made = ctx.audited_write(
+        "budget.set",
         lambda c: budgets.set_budget(
             c,
             args.org_id,
@@ -51,7 +52,12 @@ def budget_set(ctx: CommandContext, args: argparse.Namespace) -> int:
             hard=not args.soft,
             alert_thresholds=alerts,
             now=at,
-        )
+        ),
+        organization_id=args.org_id,
+        target=lambda b: ("budget", b.id),
+        details=lambda b: {
+            "after": {"limit": credits(b.limit_micros), "hard": b.hard, "alert_thresholds": alerts}
+        },
     )
     kind = "hard" if made.hard else "soft"
     print(
@@ -87,6 +93,11 @@ def budget_list(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def budget_delete(ctx: CommandContext, args: argparse.Namespace) -> int:
-    ctx.write(lambda c: budgets.delete_budget(c, args.org_id, args.budget_id))
+    ctx.audited_write(
+        "budget.delete",
+        lambda c: budgets.delete_budget(c, args.org_id, args.budget_id),
+        organization_id=args.org_id,
+        target=lambda _: ("budget", args.budget_id),
+    )
     print(f"budget {args.budget_id} deleted")
     return 0

@@ -43,7 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def keys_create(ctx: CommandContext, args: argparse.Namespace) -> int:
     scopes = [scope for group in args.scope for scope in group]
-    new = ctx.write(lambda c: create_service_key(c, args.name, scopes, utcnow(), args.organizations))
+    new = ctx.audited_write(
+        "service_key.create",
+        lambda c: create_service_key(c, args.name, scopes, utcnow(), args.organizations),
+        target=lambda n: ("service_key", n.key.id),
+        details=lambda n: {
+            "prefix": n.key.prefix,
+            "scopes": n.key.scopes,
+            "organizations": n.key.organizations,
+        },
+    )
     if args.json:
         print(to_json({**asdict(new.key), "key": new.secret}))
     else:
@@ -76,6 +85,11 @@ def keys_list(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def keys_revoke(ctx: CommandContext, args: argparse.Namespace) -> int:
-    key = ctx.write(lambda c: revoke_service_key(c, args.key_id, utcnow()))
+    key = ctx.audited_write(
+        "service_key.revoke",
+        lambda c: revoke_service_key(c, args.key_id, utcnow()),
+        target=lambda k: ("service_key", k.id),
+        details=lambda k: {"prefix": k.prefix},
+    )
     print(f"service key {key.id} ({key.prefix}) revoked at {key.revoked_at}")
     return 0

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
+
+from sqlalchemy import Connection
 
 from billing_cli.context import CommandContext, parse_time, utcnow
 from billing_cli.output import credits, table, to_json
+from billing_core import audit
 from billing_core.job_runs import RECONCILE, record_run
 from billing_core.ledger.accounts import create_organization
 from billing_core.ledger.expiry import expire_due_grants
-from billing_core.ledger.grants import GrantRequest, grant_credits
+from billing_core.ledger.grants import GrantRequest, GrantResult, grant_credits
 from billing_core.ledger.reconcile import reconcile
 from billing_core.money import credits_to_micros
 from billing_core.plans.plans import create_owned_organization
@@ -63,11 +66,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def orgs_create(ctx: CommandContext, args: argparse.Namespace) -> int:
-    if args.owner:
-        owner = args.owner
-        created = ctx.write(lambda c: create_owned_organization(c, args.org_id, args.name, owner))
-    else:
-        created = ctx.write(lambda c: create_organization(c, args.org_id, args.name))
+    owner = args.owner
+
+    def work(connection: Connection) -> bool:
+        if owner:
+            created = create_owned_organization(connection, args.org_id, args.name, owner)
+        else:
+            created = create_organization(connection, args.org_id, args.name)
+        if created:
+            details = {"name": args.name, "owner_user_id": owner}
+            audit.record(
+                connection, ctx.actor, "organization.create", organization_id=args.org_id, details=details
+            )
+        return created
+
+    created = ctx.write(work)
     print(f"organization {args.org_id} {'created' if created else 'already exists'}")
     return 0
 
@@ -84,7 +97,26 @@ def credits_grant(ctx: CommandContext, args: argparse.Namespace) -> int:
         priority=args.priority,
         description=args.description or f"{args.type.replace('_', ' ')} granted by an admin",
     )
-    result = ctx.write(lambda c: grant_credits(c, request, now))
+
+    def work(connection: Connection) -> GrantResult:
+        event_id = audit.reserve_id(connection)  # the ledger row names the event
+        result = grant_credits(connection, replace(request, audit_event_id=event_id), now)
+        if result.created:
+            details = {"credits": credits(request.amount), "type": request.type, "key": args.idempotency_key}
+            target = ("transaction", result.transaction_id)
+            audit.record(
+                connection,
+                ctx.actor,
+                "credits.grant",
+                organization_id=args.org_id,
+                target=target,
+                details=details,
+                now=now,
+                event_id=event_id,
+            )
+        return result
+
+    result = ctx.write(work)
     if result.created:
         print(
             f"granted {credits(request.amount)} credits to {args.org_id}; balance {credits(result.balance)}"

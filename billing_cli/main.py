@@ -11,6 +11,7 @@ import psycopg.errors
 from sqlalchemy.exc import ProgrammingError
 
 from billing_cli import (
+    admin_commands,
     api_commands,
     bench_commands,
     budget_commands,
@@ -43,6 +44,9 @@ def migrate(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billing", description="Credit billing for an AI-agent platform.")
+    parser.add_argument(
+        "--as", dest="as_user", metavar="NAME", help="who acts, for the audit log (default: the OS user)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     mig = sub.add_parser("migrate", help="bring the database to the latest schema (idempotent)")
     mig.add_argument("--revision", default="head")
@@ -61,13 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands.register(sub)
     api_commands.register(sub)
     key_commands.register(sub)
+    admin_commands.register(sub)
     status_commands.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    ctx = CommandContext()
+    ctx = CommandContext(actor_name=args.as_user)
     configure_logging(args.command, ctx.settings.log_format)
     try:
         code: int = args.run(ctx, args)
@@ -85,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("error: the database has no billing schema yet: run `billing migrate`", file=sys.stderr)
             return 2
         raise
+    finally:
+        ctx.close()
     return code
 
 

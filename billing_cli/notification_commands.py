@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def endpoint_add(ctx: CommandContext, args: argparse.Namespace) -> int:
     types = [t.strip() for t in args.events.split(",") if t.strip()] if args.events else None
     allow = ctx.settings.notifications_allow_private
-    made = ctx.write(
+    made = ctx.audited_write(
+        "notification_endpoint.create",
         lambda c: endpoints.add_endpoint(
             c,
             args.url,
@@ -60,7 +61,10 @@ def endpoint_add(ctx: CommandContext, args: argparse.Namespace) -> int:
             event_types=types,
             description=args.description,
             allow_private=allow,
-        )
+        ),
+        organization_id=args.organization,
+        target=lambda m: ("notification_endpoint", m.endpoint.id),
+        details=lambda m: {"url": m.endpoint.url, "events": m.endpoint.event_types},
     )
     print(f"endpoint {made.endpoint.id}: {made.endpoint.url}")
     print(f"signing secret (shown once): {made.secret}")
@@ -92,21 +96,31 @@ def endpoint_list(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def endpoint_disable(ctx: CommandContext, args: argparse.Namespace) -> int:
-    ctx.write(
-        lambda c: endpoints.set_enabled(c, args.endpoint_id, False, "disabled by an operator", utcnow())
+    ctx.audited_write(
+        "notification_endpoint.disable",
+        lambda c: endpoints.set_enabled(c, args.endpoint_id, False, "disabled by an operator", utcnow()),
+        target=lambda _: ("notification_endpoint", args.endpoint_id),
     )
     print(f"endpoint {args.endpoint_id} disabled")
     return 0
 
 
 def endpoint_enable(ctx: CommandContext, args: argparse.Namespace) -> int:
-    ctx.write(lambda c: endpoints.set_enabled(c, args.endpoint_id, True, None, utcnow()))
+    ctx.audited_write(
+        "notification_endpoint.enable",
+        lambda c: endpoints.set_enabled(c, args.endpoint_id, True, None, utcnow()),
+        target=lambda _: ("notification_endpoint", args.endpoint_id),
+    )
     print(f"endpoint {args.endpoint_id} enabled")
     return 0
 
 
 def rotate(ctx: CommandContext, args: argparse.Namespace) -> int:
-    made = ctx.write(lambda c: endpoints.rotate_secret(c, args.endpoint_id, utcnow()))
+    made = ctx.audited_write(
+        "notification_endpoint.rotate_secret",
+        lambda c: endpoints.rotate_secret(c, args.endpoint_id, utcnow()),
+        target=lambda _: ("notification_endpoint", args.endpoint_id),
+    )
     print(f"new signing secret of endpoint {made.endpoint.id} (shown once): {made.secret}")
     return 0
 
@@ -149,6 +163,11 @@ def set_thresholds(ctx: CommandContext, args: argparse.Namespace) -> int:
     except ValueError:
         print("error: thresholds are whole percentages, e.g. 20,5")
         return 2
-    values = ctx.write(lambda c: endpoints.set_alert_thresholds(c, args.org_id, percents))
+    values = ctx.audited_write(
+        "balance_alerts.set",
+        lambda c: endpoints.set_alert_thresholds(c, args.org_id, percents),
+        organization_id=args.org_id,
+        details=lambda v: {"thresholds": v},
+    )
     print(f"{args.org_id}: balance.low at {', '.join(f'{v}%' for v in values)} of the period's allocation")
     return 0

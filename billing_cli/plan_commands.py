@@ -95,8 +95,16 @@ _SETTINGS = (
 def plans_set(ctx: CommandContext, args: argparse.Namespace) -> int:
     changes = {name: getattr(args, name) for name in _SETTINGS}
     now = utcnow()
-    plan, created = ctx.write(
-        lambda c: set_plan(c, args.code, now, credits_per_month=args.credits_per_month, **changes)
+    given = {k: v for k, v in changes.items() if v is not None}
+    plan, created = ctx.audited_write(
+        "plan.set",
+        lambda c: set_plan(c, args.code, now, credits_per_month=args.credits_per_month, **changes),
+        target=lambda _: ("plan", args.code),
+        details=lambda r: {
+            "created": r[1],
+            "credits_per_month": args.credits_per_month,
+            "changes": {k: str(v) for k, v in given.items()},
+        },
     )
     print(
         f"{'created' if created else 'updated'} plan {plan.code}: {credits(plan.credits_per_month)} "

@@ -71,7 +71,9 @@ def prices_seed(ctx: CommandContext, args: argparse.Namespace) -> int:
         added_tools = sum(add_tool_price(c, t, p, SEED_EFFECTIVE_AT) for t, p in tools.items())
         return added, added_tools
 
-    added, added_tools = ctx.write(work)
+    added, added_tools = ctx.audited_write(
+        "price.seed", work, details=lambda r: {"model_versions": r[0], "tool_versions": r[1]}
+    )
     print(
         f"seeded {added} model prices ({len(models) - added} already present) and {added_tools} tool prices"
     )
@@ -86,7 +88,14 @@ def prices_set(ctx: CommandContext, args: argparse.Namespace) -> int:
         cached_input_per_m=args.cached_input,
         effective_at=args.effective_at or utcnow(),
     )
-    added = ctx.write(lambda c: add_model_prices(c, [price]))
+    per_m = {"input_per_m": price.input_per_m, "output_per_m": price.output_per_m}
+    details = {**per_m, "cached_input_per_m": price.cached_input_per_m, "effective_at": price.effective_at}
+    added = ctx.audited_write(
+        "price.set",
+        lambda c: add_model_prices(c, [price]),
+        target=lambda _: ("model", args.model),
+        details=lambda n: {**{k: None if v is None else str(v) for k, v in details.items()}, "added": n},
+    )
     print(
         f"{args.model}: {'added a price version' if added else 'a version at that time already exists'}"
         f" effective {price.effective_at.isoformat()}"
@@ -96,7 +105,12 @@ def prices_set(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 def prices_set_tool(ctx: CommandContext, args: argparse.Namespace) -> int:
     at = args.effective_at or utcnow()
-    added = ctx.write(lambda c: add_tool_price(c, args.tool, args.per_call, at))
+    added = ctx.audited_write(
+        "price.set",
+        lambda c: add_tool_price(c, args.tool, args.per_call, at),
+        target=lambda _: ("tool", args.tool),
+        details=lambda n: {"per_call": str(args.per_call), "effective_at": at, "added": bool(n)},
+    )
     print(f"{args.tool}: {'added a price version' if added else 'a version at that time already exists'}")
     return 0 if added else 1
 

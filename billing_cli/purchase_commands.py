@@ -116,7 +116,16 @@ def packs_set(ctx: CommandContext, args: argparse.Namespace) -> int:
         active=args.active,
     )
     now = utcnow()
-    pack, created = ctx.write(lambda c: set_pack(c, args.code, change, now))
+    pack, created = ctx.audited_write(
+        "pack.set",
+        lambda c: set_pack(c, args.code, change, now),
+        target=lambda _: ("pack", args.code),
+        details=lambda r: {
+            "created": r[1],
+            "credits": credits(r[0].credits),
+            "price_cents": r[0].price_cents,
+        },
+    )
     expiry = f", expiring after {pack.expires_after_days} days" if pack.expires_after_days else ""
     print(
         f"{'created' if created else 'updated'} pack {pack.code}: {credits(pack.credits)} credits for "

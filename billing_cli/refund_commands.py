@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def refunds_create(ctx: CommandContext, args: argparse.Namespace) -> int:
     org, event_id, reason, now = args.org_id, args.event_id, args.reason, utcnow()
-    result = ctx.write(lambda c: refund_interaction(c, org, event_id, reason, now))
+    result = ctx.write(lambda c: refund_interaction(c, org, event_id, reason, now, actor=ctx.actor))
     amount = credits(result.amount)
     if result.created:
         print(f"refunded {amount} credits for {args.event_id}; balance {credits(result.balance)}")

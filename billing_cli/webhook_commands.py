@@ -92,7 +92,7 @@ def replay_row(ctx: CommandContext, args: argparse.Namespace) -> int:
         ids = [args.inbox_id]
     done = True
     for inbox_id in sorted(ids):
-        status = process_now(ctx.engine, inbox_id, utcnow())
+        status = process_now(ctx.engine, inbox_id, utcnow(), ctx.actor)
         if status == "rejected":
             row = ctx.read(partial(get_row, row_id=inbox_id))
             status += f" ({row.reason}: {row.error})" if row is not None else ""

@@ -107,7 +107,11 @@ def events_rejected(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 
 def events_replay(ctx: CommandContext, args: argparse.Namespace) -> int:
-    result = ctx.write(lambda c: replay_rejected_usage(c, utcnow(), reason=args.reason))
+    result = ctx.audited_write(
+        "events.replay",
+        lambda c: replay_rejected_usage(c, utcnow(), reason=args.reason),
+        details=lambda r: {"reason": args.reason, "replayed": r.replayed, "charged": r.charged},
+    )
     print(
         f"replayed {result.replayed} rejected event(s): {result.charged} charged, "
         f"{result.still_rejected} still rejected"

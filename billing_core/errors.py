@@ -88,6 +88,22 @@ class UnknownApiKey(BillingError):
         self.key_id = key_id
 
 
+class UnknownAdminKey(BillingError):
+    """Raised when an operation names an admin key (by id or name) that does not exist."""
+
+    def __init__(self, key: int | str) -> None:
+        super().__init__(f"unknown admin key {key!r}")
+        self.key = key
+
+
+class AdminKeyNameTaken(BillingError):
+    """Raised when an admin key is created under the name of a key that is not revoked."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an admin key named {name!r} is already active")
+        self.name = name
+
+
 class PaymentProviderError(BillingError):
     """Raised when a payment provider refuses a call or cannot be reached."""
 

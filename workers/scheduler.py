@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from billing_core import audit
+from billing_core.audit import Actor
 from billing_core.db.uow import committed, read_only
 from billing_core.errors import NotYet
 from billing_core.provider_events.inbox import stale_pending
-from billing_core.provider_events.processing import process_inbox_row
+from billing_core.provider_events.processing import Applied, process_inbox_row
 from billing_core.purchases.actions import charge_recharge
 from billing_core.purchases.recharges import in_flight
 from billing_core.settings import Settings
@@ -66,10 +68,24 @@ def run_sweep(engine: Engine, now: datetime, send: Send | None = None) -> SweepR
     return result
 
 
-def process_now(engine: Engine, inbox_id: int, now: datetime) -> str:
-    """Apply one inbox row in this process; a row that must wait for another event stays pending."""
+def process_now(engine: Engine, inbox_id: int, now: datetime, replayed_by: Actor | None = None) -> str:
+    """Apply one inbox row in this process; a row that must wait for another event stays pending.
+    A replay a person asked for (`replayed_by`) is audited as `webhooks.replay`."""
+
+    def apply(connection: Connection) -> Applied:
+        return process_inbox_row(connection, inbox_id, now)
+
+    work: Callable[[Connection], Applied] = apply
+    if replayed_by is not None:
+        work = audit.audited(
+            replayed_by,
+            "webhooks.replay",
+            apply,
+            target=lambda _: ("webhook_inbox", inbox_id),
+            details=lambda a: {"status": a.status},
+        )
     try:
-        return committed(engine, lambda c: process_inbox_row(c, inbox_id, now)).status
+        return committed(engine, work).status
     except NotYet:
         return "pending"
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import Connection
 
+from api.actors import record_console_sign_in
 from api.console.blueprint import bp, sign_in_page, signed_in
 from api.console.pages import HISTORY_PAGE, subscription_page
 from api.console.session import ConsoleUser, current_user, identify, keep_signed_in, sign_out
@@ -75,6 +76,9 @@ def sign_in() -> Any:
         return sign_in_page("Too many attempts; wait a moment and try again.", 429)
     organization = request.form.get("organization", "").strip()
     user = identify(request.form.get("token", ""))
+    record_console_sign_in(
+        request.form.get("token", ""), None if user is None else (user.admin, user.organization_id)
+    )
     if user is None:
         return sign_in_page("That key or token is not valid, or has been revoked.", 401, organization)
     org = user.organization_id or organization

@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
+from billing_core import audit
+from billing_core.audit import Actor
 from billing_core.errors import IdempotencyConflict, InvalidInput
 from billing_core.ledger.grants import GrantRequest, grant_credits
 from billing_core.ledger.journal import payload_hash
+from billing_core.money import micros_to_text
 from billing_core.queries.transactions import TransactionRow
 
 
@@ -29,7 +32,8 @@ class BonusGrant:
 _FIND = text(
     "SELECT t.id, t.created_at, t.occurred_at, t.type, t.amount, t.balance_after, t.description, "
     "t.user_id, t.agent_id, t.event_id, t.reference_type, t.reference_id, t.model, t.input_tokens, "
-    "t.cached_input_tokens, t.output_tokens, t.tools, t.model_price_id, t.allocations, t.payload_hash, "
+    "t.cached_input_tokens, t.output_tokens, t.tools, t.model_price_id, t.allocations, t.audit_event_id, "
+    "t.payload_hash, "
     "g.id, g.expires_at FROM credit_transactions t LEFT JOIN credit_grants g ON g.id = "
     "(SELECT (a ->> 'grant_id')::bigint FROM jsonb_array_elements(t.allocations) a "
     "WHERE a ->> 'grant_id' IS NOT NULL LIMIT 1) WHERE t.idempotency_key = :key"
@@ -49,8 +53,8 @@ def _find(connection: Connection, request: GrantRequest, idempotency_key: str) -
     row = connection.execute(_FIND, {"key": ledger_key(request.organization_id, idempotency_key)}).first()
     if row is None:
         return None
-    transaction = TransactionRow(*row[:19])
-    digest, grant_id, expires_at = row[19:]
+    transaction = TransactionRow(*row[:20])
+    digest, grant_id, expires_at = row[20:]
     if digest != payload_hash(request.payload()) or transaction.description != request.description:
         raise IdempotencyConflict(idempotency_key)
     return BonusGrant(transaction, grant_id, expires_at, replayed=True)
@@ -65,7 +69,10 @@ def grant_bonus(
     *,
     description: str = "",
     expires_at: datetime | None = None,
+    actor: Actor | None = None,
 ) -> BonusGrant:
+    """With an actor, a grant this call makes is audited (`credits.grant`) and its ledger row
+    names the event; a replay changed nothing, so the first request's event stands."""
     if not idempotency_key or len(idempotency_key) > 200:
         raise InvalidInput("Idempotency-Key", "1-200 characters are required")
     request = GrantRequest(
@@ -78,6 +85,7 @@ def grant_bonus(
         description=description,
         reference_type="admin_api",
         reference_id=idempotency_key,
+        audit_event_id=audit.reserve_id(connection) if actor is not None else None,
     )
     earlier = _find(connection, request, idempotency_key)
     if earlier is not None:
@@ -86,8 +94,18 @@ def grant_bonus(
     written = _find(connection, request, idempotency_key)
     if written is None:  # grant_credits always writes or finds the row; this is a broken invariant
         raise RuntimeError(f"grant under key {idempotency_key!r} not found after writing it")
-    return (
-        written
-        if not result.created
-        else BonusGrant(written.transaction, written.grant_id, written.expires_at, False)
-    )
+    if not result.created:
+        return written
+    if actor is not None and request.audit_event_id is not None:
+        details = {"credits": micros_to_text(amount), "idempotency_key": idempotency_key}
+        audit.record(
+            connection,
+            actor,
+            "credits.grant",
+            organization_id=organization_id,
+            target=("transaction", written.transaction.id),
+            details={**details, "expires_at": request.expires_at, "description": description},
+            now=now,
+            event_id=request.audit_event_id,
+        )
+    return BonusGrant(written.transaction, written.grant_id, written.expires_at, False)

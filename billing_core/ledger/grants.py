@@ -34,6 +34,7 @@ class GrantRequest:
     subscription_id: int | None = None
     period_start: datetime | None = None
     grant_kind: str = "period"  # a subscription's monthly allowance, or `upgrade:<plan>`
+    audit_event_id: int | None = None  # not part of the payload: a replay may be audited apart
 
     def payload(self) -> dict[str, object]:
         kind = {"grant_kind": self.grant_kind} if self.grant_kind != "period" else {}
@@ -114,6 +115,7 @@ def grant_credits(connection: Connection, request: GrantRequest, now: datetime) 
         occurred_at=now,
         description=request.description,
         allocations=allocations,
+        audit_event_id=request.audit_event_id,
     )
     inserted = insert_rows(connection, [row])
     if key not in inserted:  # the same key was written for another organization meanwhile

@@ -61,6 +61,7 @@ class LedgerRow:
     model_price_id: int | None = None
     cost_breakdown: Mapping[str, Any] | None = field(default=None)
     hold_id: int | None = None
+    audit_event_id: int | None = None  # the audit event of a row a person caused (bonus, admin refund)
 
 
 _COLUMNS: list[tuple[str, str]] = [
@@ -86,7 +87,10 @@ _COLUMNS: list[tuple[str, str]] = [
     ("allocations", "jsonb"),
     ("occurred_at", "timestamptz"),
     ("hold_id", "bigint"),
+    ("audit_event_id", "bigint"),
 ]
+# The bulk path writes usage debits only, which no person causes: no audit_event_id.
+_COPIED = [name for name, _ in _COLUMNS if name != "audit_event_id"]
 
 # The statement is assembled from the constant column list above; values are one bound parameter.
 _NAMES = ", ".join(name for name, _ in _COLUMNS)
@@ -97,7 +101,7 @@ _INSERT_NEW = (
     "ON CONFLICT (idempotency_key) DO NOTHING"
 )
 _INSERT = text(f"{_INSERT_NEW} RETURNING id, idempotency_key")
-_COPY = f"COPY credit_transactions ({_NAMES}) FROM STDIN"
+_COPY = f"COPY credit_transactions ({', '.join(_COPIED)}) FROM STDIN"
 
 
 def _record(row: LedgerRow) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def copy_new_rows(connection: Connection, rows: Iterable[Sequence[Any]]) -> None
         raise RetryableConflict("a row of this batch was written by another transaction meanwhile") from error
 
 
-COPY_COLUMNS = tuple(name for name, _ in _COLUMNS)
+COPY_COLUMNS = tuple(_COPIED)
 
 
 def existing_hashes(connection: Connection, keys: Sequence[str]) -> dict[str, str]:

@@ -14,11 +14,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
+from billing_core import audit
+from billing_core.audit import Actor
 from billing_core.db.bulk import json_values
 from billing_core.errors import IdempotencyConflict, InvalidInput, NothingToRefund, UnknownOrganization
 from billing_core.ledger.accounts import lock_account
 from billing_core.ledger.refunds import RefundResult, refund_usage
 from billing_core.ledger.usage import usage_key
+from billing_core.money import micros_to_text
 from billing_core.usage import rejections
 from billing_core.usage.event import parse_time
 
@@ -163,8 +166,10 @@ def refund_interaction(
     now: datetime,
     *,
     idempotency_key: str | None = None,
+    actor: Actor | None = None,
 ) -> RefundResult:
-    """An admin refund of one interaction's debit (at most one refund per interaction). With an
+    """With an actor, a refund this call makes is audited (`refund.create`) and its ledger row
+    names the event. An admin refund of one interaction's debit (at most one refund per interaction). With an
     idempotency key, reusing the key for another event or reason is an IdempotencyConflict."""
     lock_account(connection, organization_id)
     request_id = f"admin:{organization_id}:{idempotency_key}" if idempotency_key else f"admin:{event_id}"
@@ -185,7 +190,19 @@ def refund_interaction(
         ),
         {"e": event_id, "r": request_id, "org": organization_id, "reason": reason, "now": now},
     )
-    result = refund_usage(connection, event_id, reason, now, source="admin")
+    audit_id = audit.reserve_id(connection) if actor is not None else None
+    result = refund_usage(connection, event_id, reason, now, source="admin", audit_event_id=audit_id)
+    if actor is not None and result.created:
+        audit.record(
+            connection,
+            actor,
+            "refund.create",
+            organization_id=organization_id,
+            target=("transaction", result.transaction_id),
+            details={"credits": micros_to_text(result.amount), "event_id": event_id, "reason": reason},
+            now=now,
+            event_id=audit_id,
+        )
     _resolve(connection, event_id, "refunded", now)
     return result
 

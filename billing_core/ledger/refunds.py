@@ -30,7 +30,13 @@ def refund_key(event_id: str) -> str:
 
 
 def refund_usage(
-    connection: Connection, event_id: str, reason: str, now: datetime, *, source: str = "failure"
+    connection: Connection,
+    event_id: str,
+    reason: str,
+    now: datetime,
+    *,
+    source: str = "failure",
+    audit_event_id: int | None = None,
 ) -> RefundResult:
     """Return a usage debit's credits. One refund per event, whatever the retries."""
     debit = connection.execute(
@@ -101,6 +107,7 @@ def refund_usage(
         agent_id=agent_id,
         event_id=event_id,
         model=model,
+        audit_event_id=audit_event_id,
     )
     inserted = insert_rows(connection, [row])
     if key not in inserted:

@@ -9,6 +9,8 @@ costs, even when the driver prepares the statement and the server switches to a 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import Connection, text
 
 from billing_core.queries.transactions import COLUMNS, TransactionPage, TransactionRow
@@ -20,6 +22,19 @@ _FILTERS = {
     "user": " AND user_id = :user",
     "agent": " AND agent_id = :agent",
 }
+
+
+def filtered(
+    select: str, fragments: Mapping[str, str], given: Mapping[str, object], params: dict[str, object]
+) -> str:
+    """`select` with the fragment of each filter given (binding its value in `params`), newest
+    first, `:limit` rows: the statement every keyset page of this package runs."""
+    sql = select
+    for name, value in given.items():
+        if value is not None:
+            sql += fragments[name]
+            params[name] = value
+    return sql + " ORDER BY id DESC LIMIT :limit"
 
 
 def transaction_page(
@@ -35,12 +50,7 @@ def transaction_page(
     """Up to `limit` rows older than `before_id` (newest first) and the cursor of the next page."""
     params: dict[str, object] = {"org": organization_id, "limit": limit + 1}
     given = {"before": before_id, "type": type_, "user": user_id, "agent": agent_id}
-    sql = _SELECT
-    for name, value in given.items():
-        if value is not None:
-            sql += _FILTERS[name]
-            params[name] = value
-    sql += " ORDER BY id DESC LIMIT :limit"
+    sql = filtered(_SELECT, _FILTERS, given, params)
     rows = [TransactionRow(*r) for r in connection.execute(text(sql), params)]
     more = len(rows) > limit
     rows = rows[:limit]

@@ -32,6 +32,7 @@ class TransactionRow:
     tools: dict[str, int] | None
     model_price_id: int | None
     allocations: list[dict[str, Any]]
+    audit_event_id: int | None = None  # the audit event of a row a person caused
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class TransactionPage:
 COLUMNS = (
     "id, created_at, occurred_at, type, amount, balance_after, description, user_id, agent_id, event_id, "
     "reference_type, reference_id, model, input_tokens, cached_input_tokens, output_tokens, tools, "
-    "model_price_id, allocations"
+    "model_price_id, allocations, audit_event_id"
 )
 
 

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from billing_core import audit
+from billing_core.audit import SYSTEM, Actor
 from billing_core.db.uow import committed, read_only
 from billing_core.errors import (
     AlreadySubscribed,
@@ -172,21 +174,37 @@ def _schedule_at_provider(
 
 
 def change_plan(
-    engine: Engine, payments: Providers, org: str, wanted: ChangeRequest, now: datetime
+    engine: Engine,
+    payments: Providers,
+    org: str,
+    wanted: ChangeRequest,
+    now: datetime,
+    actor: Actor = SYSTEM,
 ) -> UpgradeOutcome | None:
     """Change plan: an upgrade is charged now (the outcome says how), a downgrade or an interval
-    change waits for the end of the period (None)."""
+    change waits for the end of the period (None). Audited (`subscription.change`) in the
+    transaction of the local change."""
     sub = live_subscription(engine, org, now)
     provider_of(payments, sub)  # ProviderNotConfigured before anything is written
     _schedule_at_provider(engine, payments, org, sub, wanted)  # a refusal changes nothing here
-    change = committed(
-        engine, lambda c: service.change_plan_of_organization(c, org, wanted.plan, wanted.interval, now)
-    )
+    before = {"plan": sub.state.plan_code, "interval": sub.state.interval}
+    after = {"plan": wanted.plan, "interval": wanted.interval}
+
+    def work(connection: Connection) -> PlanChange:
+        change = service.change_plan_of_organization(connection, org, wanted.plan, wanted.interval, now)
+        target = ("subscription", sub.id)
+        details = {"before": before, "after": after}
+        audit.record(
+            connection, actor, "subscription.change", organization_id=org, target=target, details=details
+        )
+        return change
+
+    change = committed(engine, work)
     return _charge(engine, payments, org, change, wanted)
 
 
 def set_cancel_at_period_end(
-    engine: Engine, payments: Providers, org: str, cancel: bool, now: datetime
+    engine: Engine, payments: Providers, org: str, cancel: bool, now: datetime, actor: Actor = SYSTEM
 ) -> None:
     """Cancel at period end (True) or resume (False); asking for the state it is in changes nothing."""
     sub = live_subscription(engine, org, now)
@@ -203,4 +221,10 @@ def set_cancel_at_period_end(
         call = provider.cancel_at_period_end if cancel else provider.resume
         call(sub.provider_subscription_id, key)
     act = service.cancel_at_period_end if cancel else service.resume
-    committed(engine, lambda c: act(c, sub.id, now))
+
+    def work(connection: Connection) -> None:
+        act(connection, sub.id, now)
+        action = "subscription.cancel" if cancel else "subscription.resume"
+        audit.record(connection, actor, action, organization_id=org, target=("subscription", sub.id))
+
+    committed(engine, work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +53,17 @@ class Api:
         response = self.post(f"/v1/organizations/{org}/api-keys", json={"name": name})
         assert response.status_code == 201, response.json
         return response.json  # type: ignore[no-any-return]
+
+
+def routes(app: Any, org: str = "org-a") -> list[tuple[str, str, str]]:
+    """(endpoint, method, path to call) of every route of the app's route map, the organization
+    set to `org` and the other path parameters filled in (ids that do not exist)."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<int:\w+>", "999999", rule.rule.replace("<org>", org))
+        path = re.sub(r"<(path:)?\w+>", "x", path)
+        found.extend((rule.endpoint, method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
+    return found
 
 
 def subscribe(engine: Engine, org: str, plan: str, status: str = "active") -> None:
