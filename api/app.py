@@ -33,6 +33,7 @@ from api.ratelimit import RateLimiter
 from api.runtime import EXTENSION, Runtime, release_at_teardown
 from api.swagger_assets import serve_swagger_ui_locally
 from billing_core.db.engine import make_engine
+from billing_core.json_depth import MAX_DEPTH, too_deep
 from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings, load_settings
 from billing_core.subscriptions.payment_port import PaymentProvider
@@ -105,6 +106,15 @@ def create_app(
     register_error_handlers(app)
     release_at_teardown(app)
     serve_swagger_ui_locally(app)
+
+    @app.before_request
+    def _refuse_deep_json() -> None:
+        # Before any parser (and before authentication): deep nesting would exhaust the recursion
+        # limit. A compressed body is checked by the ingestion once inflated.
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if request.is_json and encoding in ("", "identity") and too_deep(request.get_data(cache=True)):
+            message = f"JSON nested deeper than {MAX_DEPTH} levels"
+            raise api_error(400, "validation_error", message, field="body")
 
     @app.before_request
     def _refuse_nul_bytes() -> None:
