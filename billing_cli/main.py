@@ -22,6 +22,7 @@ from billing_cli import (
     purchase_commands,
     refund_commands,
     scheduler_commands,
+    session_commands,
     status_commands,
     up,
     webhook_commands,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands.register(sub)
     api_commands.register(sub)
     key_commands.register(sub)
+    session_commands.register(sub)
     status_commands.register(sub)
     return parser
 
