@@ -96,7 +96,7 @@ def plans(engine: Engine) -> list[dict[str, Any]]:
         return [{"code": r[0], "monthly": r[1], "currency": r[2]} for r in rows]
 
 
-def test_sign_in_keeps_the_key_in_an_http_only_cookie_and_never_in_the_url(page, console, engine):
+def test_sign_in_keeps_a_session_id_in_an_http_only_cookie_never_the_key_nor_the_url(page, console, engine):
     key = new_key(engine)
     sign_in(page, console, key)
 
@@ -105,14 +105,18 @@ def test_sign_in_keeps_the_key_in_an_http_only_cookie_and_never_in_the_url(page,
     assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == (
         True,
         True,
-        "Strict",
+        "Lax",
         "/console",
     )
+    assert cookie["value"] != key and key not in str(page.context.cookies())  # a session id only
     assert "billing_console" not in page.evaluate("document.cookie")
     expect(page.locator("#organization-id")).to_have_text("acme")
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/console/sign-in")
+    page.goto(f"{console}{ORG_PAGE}")
+    expect(page.get_by_role("alert")).to_contain_text("Please sign in")
+    page.context.add_cookies([{**cookie, "sameSite": "Lax"}])  # the cookie copied before signing out
     page.goto(f"{console}{ORG_PAGE}")
     expect(page.get_by_role("alert")).to_contain_text("Please sign in")
 
