@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from api import (
     health,
     views_admin,
+    views_console_sessions,
     views_ingest,
     views_notifications,
     views_org,
@@ -146,6 +147,7 @@ def create_app(
     app.register_blueprint(views_notifications.bp)
     app.register_blueprint(views_spend.bp)
     app.register_blueprint(views_service_keys.bp)
+    app.register_blueprint(views_console_sessions.bp)
     app.register_blueprint(views_ingest.bp)
     app.register_blueprint(console_bp)  # the billing console's web pages (not part of the OpenAPI document)
 

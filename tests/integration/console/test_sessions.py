@@ -133,3 +133,25 @@ def test_an_admin_opening_another_organization_is_recorded_on_its_session(api, e
     assert api.client.get("/console/open?organization=nobody").status_code == 404
 
     assert rows(engine)[0]["organization_id"] == "beta"
+
+
+def test_the_admin_api_lists_and_ends_console_sessions(api):
+    key = signed_in(api)
+    cookie = session_cookie(api)
+
+    listed = api.get("/v1/console-sessions")
+    assert listed.status_code == 200
+    [session] = listed.json["data"]
+    assert (session["identity_kind"], session["organization_id"], session["status"]) == (
+        "api_key",
+        "acme",
+        "live",
+    )
+    assert api.get("/v1/console-sessions", token=key).status_code == 403  # an organization key may not
+
+    ended = api.delete(f"/v1/console-sessions/{session['id']}")
+    assert ended.json == {"ended": [session["id"]]}
+    assert not copy_works(api, cookie)
+    assert api.delete(f"/v1/console-sessions/{session['id']}").json == {"ended": []}
+    assert api.get("/v1/console-sessions").json == {"data": []}
+    assert [s["status"] for s in api.get("/v1/console-sessions?all=true").json["data"]] == ["ended"]
