@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import g
 from sqlalchemy import Connection
 
-from api.auth import ADMIN_TOKEN_ACTOR, Principal
+from api.auth import Principal
+from api.limits import client
 from api.runtime import write
 from billing_core import audit
 from billing_core.access.admin_keys import ADMIN_KEY_PREFIX
-from billing_core.access.api_keys import KEY_PREFIX, key_prefix
+from billing_core.access.api_keys import KEY_PREFIX
 from billing_core.access.service_keys import SERVICE_KEY_PREFIX
 from billing_core.audit import Actor
 from telemetry.http import request_id
@@ -30,7 +31,7 @@ def actor_of(principal: Principal) -> Actor:
         kind, name = "service_key", f"service-key-{principal.service.key_id}"
     else:
         kind, name = "api_key", principal.key_prefix or ""
-    return Actor(kind, name, request_id() or None, request.remote_addr)
+    return Actor(kind, name, request_id() or None, client())
 
 
 def current_actor() -> Actor:
@@ -64,20 +65,12 @@ def _claimed(token: str) -> Actor:
         (KEY_PREFIX, "api_key"),
     ):
         if token.startswith(prefix) and len(token) > len(prefix) + 9:
-            return Actor(kind, token[: len(prefix) + 8], request_id() or None, request.remote_addr)
-    return Actor("system", "unknown-token", request_id() or None, request.remote_addr)
+            return Actor(kind, token[: len(prefix) + 8], request_id() or None, client())
+    return Actor("system", "unknown-token", request_id() or None, client())
 
 
-def record_console_sign_in(token: str, signed_in: tuple[bool, str | None] | None) -> None:
-    """Audit a console sign-in in its own small transaction: `signed_in` is (admin, the key's
-    organization) of an accepted token, None for a refused one (`console.sign_in_failed`)."""
-    token = token.strip()
-    succeeded = signed_in is not None
-    admin, organization_id = signed_in if signed_in is not None else (False, None)
-    if not succeeded:
-        actor = _claimed(token)
-    elif admin:
-        actor = Actor("admin_token", ADMIN_TOKEN_ACTOR, request_id() or None, request.remote_addr)
-    else:
-        actor = Actor("api_key", key_prefix(token), request_id() or None, request.remote_addr)
-    write(lambda c: audit.record_sign_in(c, actor, succeeded, organization_id=organization_id))
+def record_console_sign_in(token: str, signed_in: Actor | None, organization_id: str | None) -> None:
+    """Audit a console sign-in in its own small transaction: `signed_in` is the actor of an
+    accepted token (its organization opened), None for a refused one (`console.sign_in_failed`)."""
+    actor = signed_in if signed_in is not None else _claimed(token.strip())
+    write(lambda c: audit.record_sign_in(c, actor, signed_in is not None, organization_id=organization_id))

@@ -7,7 +7,8 @@ its docs page at /docs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from apiflask import APIFlask
@@ -18,6 +19,7 @@ from api import (
     health,
     views_admin,
     views_audit,
+    views_console_sessions,
     views_ingest,
     views_notifications,
     views_org,
@@ -30,10 +32,11 @@ from api.console import bp as console_bp
 from api.errors import ERROR_SCHEMA, api_error, register_error_handlers
 from api.metrics import ApiMetrics
 from api.openapi import finish_spec
-from api.ratelimit import RateLimiter
+from api.ratelimit import FailureLimiter, RateLimiter, parse_networks
 from api.runtime import EXTENSION, Runtime, release_at_teardown
 from api.swagger_assets import serve_swagger_ui_locally
 from billing_core.db.engine import make_engine
+from billing_core.json_depth import MAX_DEPTH, too_deep
 from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings, load_settings
 from billing_core.subscriptions.payment_port import PaymentProvider
@@ -71,12 +74,14 @@ def create_app(
     payments: Mapping[str, PaymentProvider] | None = None,
     publisher: EventPublisher | None = None,
     metrics: ApiMetrics | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> APIFlask:
     """`payments` maps a provider name (stripe, recurrente) to its adapter; by default, the adapters
     of the providers whose keys are set. An unconfigured provider answers 503. `publisher` is
     where `POST /v1/events` publishes when BROKER_URL is set (billing_cli passes a
     producers.Publisher); without BROKER_URL, events are charged in the request. `metrics`: where
-    the app counts (default: a registry of its own)."""
+    the app counts (default: a registry of its own). `clock`: the time requests act at (tests move
+    it; default: now in UTC)."""
     settings = settings or load_settings()
     metrics = metrics or ApiMetrics()
     app = APIFlask("billing-api", title="Agent credit billing API", version="1.0", docs_path="/docs")
@@ -98,6 +103,9 @@ def create_app(
         engine=engine,
         catalogs=catalogs,
         limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst),
+        failures=FailureLimiter(settings.auth_failure_limit),
+        proxies=parse_networks(settings.trusted_proxies),
+        clock=clock or (lambda: datetime.now(UTC)),
         charger=UsageCharger(engine, catalogs),
         publisher=publisher,
         payments=dict(build_providers(settings) if payments is None else payments),
@@ -107,6 +115,15 @@ def create_app(
     register_error_handlers(app)
     release_at_teardown(app)
     serve_swagger_ui_locally(app)
+
+    @app.before_request
+    def _refuse_deep_json() -> None:
+        # Before any parser (and before authentication): deep nesting would exhaust the recursion
+        # limit. A compressed body is checked by the ingestion once inflated.
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if request.is_json and encoding in ("", "identity") and too_deep(request.get_data(cache=True)):
+            message = f"JSON nested deeper than {MAX_DEPTH} levels"
+            raise api_error(400, "validation_error", message, field="body")
 
     @app.before_request
     def _refuse_nul_bytes() -> None:
@@ -133,6 +150,7 @@ def create_app(
     app.register_blueprint(views_spend.bp)
     app.register_blueprint(views_service_keys.bp)
     app.register_blueprint(views_audit.bp)
+    app.register_blueprint(views_console_sessions.bp)
     app.register_blueprint(views_ingest.bp)
     app.register_blueprint(console_bp)  # the billing console's web pages (not part of the OpenAPI document)
 

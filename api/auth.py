@@ -17,17 +17,16 @@ from `Authorization: Bearer`; and the access rule every route declares.
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from flask import g, request
 
 from api.errors import api_error
-from api.runtime import read, runtime, write
+from api.limits import count_failure, limit_identity, refuse_blocked_address
+from api.runtime import now, read, runtime, write
 from billing_core.access.admin_keys import authenticate_admin_key, is_admin_key, record_admin_key_use
 from billing_core.access.api_keys import authenticate_key, key_prefix, record_key_use
 from billing_core.access.roles import OWNER, role_allows
@@ -103,45 +102,40 @@ def _is_admin(token: str) -> bool:
 
 
 def authenticate() -> Principal:
-    """The caller of the current request; raises 401 or 429."""
+    """The caller of the current request; raises 401 or 429. An address with too many failed
+    authentications is refused before any database work; a caller's bucket is keyed by who it is."""
+    refuse_blocked_address()
     token = _bearer_token()
-    wait = runtime().limiter.acquire(token)
-    if wait > 0:
-        raise api_error(
-            429,
-            "rate_limited",
-            "too many requests for this token; retry later",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )
     if _is_admin(token):
         principal = Principal(admin=True, admin_identity=AdminIdentity(ADMIN_TOKEN_ACTOR, OWNER))
+        identity = "admin"
     elif is_admin_key(token):
         principal = _admin_key_principal(token)
+        identity = f"admin_key:{principal.admin_identity.key_id}" if principal.admin_identity else "admin"
     elif is_service_key(token):
-        principal = Principal(False, service=_service_identity(token))
+        service = _service_identity(token)
+        principal, identity = Principal(False, service=service), f"service:{service.key_id}"
     else:
-        now = datetime.now(UTC)
-        identity = read(lambda c: authenticate_key(c, token, now))
-        if identity is not None and identity.needs_touch:
-            write(lambda c: record_key_use(c, identity.key_id, now))
-        if identity is None:
-            raise api_error(
-                401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE
-            )
-        principal = Principal(
-            False, identity.organization_id, identity.api_access, identity.key_id, key_prefix(token)
-        )
+        at = now()
+        found = read(lambda c: authenticate_key(c, token, at))
+        if found is None:
+            _refuse_token()
+        if found.needs_touch:
+            write(lambda c: record_key_use(c, found.key_id, at))
+        principal = Principal(False, found.organization_id, found.api_access, found.key_id, key_prefix(token))
+        identity = f"key:{found.key_id}"
+    limit_identity(identity)
     g.principal = principal
     return principal
 
 
 def _admin_key_principal(token: str) -> Principal:
-    now = datetime.now(UTC)
-    identity = read(lambda c: authenticate_admin_key(c, token, now))
+    at = now()
+    identity = read(lambda c: authenticate_admin_key(c, token, at))
     if identity is None:
-        raise api_error(401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE)
+        _refuse_token()
     if identity.needs_touch:
-        write(lambda c: record_admin_key_use(c, identity.key_id, now))
+        write(lambda c: record_admin_key_use(c, identity.key_id, at))
     return Principal(True, admin_identity=AdminIdentity(identity.name, identity.role, identity.key_id))
 
 
@@ -153,13 +147,18 @@ def _require_admin_role(principal: Principal, role: str | None) -> None:
         raise api_error(403, "forbidden", f"this endpoint needs the admin role {role!r}{held}")
 
 
+def _refuse_token() -> NoReturn:
+    count_failure()
+    raise api_error(401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE)
+
+
 def _service_identity(token: str) -> ServiceIdentity:
-    now = datetime.now(UTC)
-    identity = read(lambda c: authenticate_service_key(c, token, now))
+    at = now()
+    identity = read(lambda c: authenticate_service_key(c, token, at))
     if identity is None:
-        raise api_error(401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE)
+        _refuse_token()
     if identity.needs_touch:
-        write(lambda c: record_service_key_use(c, identity.key_id, now))
+        write(lambda c: record_service_key_use(c, identity.key_id, at))
     return identity
 
 

@@ -1,5 +1,5 @@
-"""What the app holds for its lifetime (settings, engine, price cache, rate limiter, metrics, the
-usage charger or publisher, payment providers), and the two
+"""What the app holds for its lifetime (settings, engine, price cache, rate limiters, metrics, the
+usage charger or publisher, payment providers, the clock), and the two
 ways a view touches the database: a read (no writes, no transaction block), or a write in a unit
 of work that commits (retried on deadlock)."""
 
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from api.metrics import ApiMetrics
-from api.ratelimit import RateLimiter
+from api.ratelimit import FailureLimiter, Network, RateLimiter
 from billing_core.db.uow import committed
 from billing_core.pricing.catalog import CatalogCache
 from billing_core.settings import Settings
@@ -38,6 +38,10 @@ class Runtime:
     charger: UsageCharger  # ingestion without a broker: charged in the request
     publisher: EventPublisher | None = None  # ingestion with a broker: published with confirms
     payments: Mapping[str, PaymentProvider] = field(default_factory=dict)  # configured providers by name
+    failures: FailureLimiter = field(default_factory=lambda: FailureLimiter(20))
+    proxies: tuple[Network, ...] = ()  # TRUSTED_PROXIES
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests move time
+    console_secret: bytes | None = None  # read from the database at first use (console_secrets)
 
 
 def runtime() -> Runtime:
@@ -46,7 +50,7 @@ def runtime() -> Runtime:
 
 def now() -> datetime:
     """The time a request acts at (UTC)."""
-    return datetime.now(UTC)
+    return runtime().clock()
 
 
 def read(work: Callable[[Connection], T]) -> T:

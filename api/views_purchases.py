@@ -9,6 +9,7 @@ from apiflask import APIBlueprint
 
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
 from api.auth import level_access, organization_access
+from api.redirects import check_redirects
 from api.runtime import now, read, runtime
 from api.schemas_purchases import (
     AutoRechargeIn,
@@ -97,6 +98,7 @@ def create_purchase_checkout(org: str, body: PurchaseCheckoutIn) -> Any:
     """The provider's checkout page for one credit pack (Stripe Checkout in payment mode, or
     Recurrente's checkout). The credits are granted once the provider reports the payment, once.
     The same request on the same UTC day gives the same checkout while it is not paid."""
+    check_redirects(success_url=body.success_url, cancel_url=body.cancel_url)
     wanted = actions.PurchaseRequest(body.pack, body.provider, body.success_url, body.cancel_url)
     link = actions.start_purchase(runtime().engine, runtime().payments, org, wanted, now())
     return {

@@ -12,6 +12,7 @@ from apiflask import APIBlueprint
 import api.body  # noqa: F401  (registers the JSON body adapter before the inputs below are declared)
 from api.actors import current_actor
 from api.auth import organization_access
+from api.redirects import check_redirects
 from api.runtime import now, read, runtime
 from api.schemas_subscription import (
     ChangeIn,
@@ -96,6 +97,7 @@ def get_subscription(org: str) -> Any:
 def create_checkout(org: str, body: CheckoutIn) -> Any:
     """A provider's checkout page for subscribing to a plan. The subscription becomes active, and
     its first month's credits are granted, when the provider reports the payment (webhook)."""
+    check_redirects(success_url=body.success_url, cancel_url=body.cancel_url)
     wanted = actions.CheckoutRequest(
         body.plan, body.interval, body.provider, body.success_url, body.cancel_url
     )
@@ -114,6 +116,7 @@ def create_checkout(org: str, body: CheckoutIn) -> Any:
 @bp.doc(responses={409: "The subscription's provider has no billing portal", **_PROVIDER_ERRORS})
 def create_portal(org: str, body: PortalIn) -> Any:
     """A Stripe customer portal session (payment methods, invoices) for a Stripe subscription."""
+    check_redirects(return_url=body.return_url)
     return {"url": actions.open_portal(runtime().engine, runtime().payments, org, body.return_url, now())}
 
 
@@ -126,6 +129,7 @@ def change_plan(org: str, body: ChangeIn) -> Any:
     """Change plan. An upgrade charges the prorated difference now (once, whatever the retries)
     and, once paid, grants the difference in monthly credits; a downgrade, or an interval change,
     takes effect at the end of the period."""
+    check_redirects(success_url=body.success_url, cancel_url=body.cancel_url)
     wanted = actions.ChangeRequest(body.plan, body.interval, body.success_url, body.cancel_url)
     upgrade = actions.change_plan(runtime().engine, runtime().payments, org, wanted, now(), current_actor())
     return {

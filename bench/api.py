@@ -23,6 +23,7 @@ from api.app import create_app
 from api.cursor import encode_cursor
 from bench.scratch import scratch_database, seed_bench_prices
 from billing_core.access.api_keys import create_api_key
+from billing_core.access.console_sessions import Identity, app_secret, mac, start_session
 from billing_core.db.engine import normalize_url
 from billing_core.settings import Settings
 from migrations import runner
@@ -171,6 +172,14 @@ def _time(call: Callable[[int], None], count: int) -> dict[str, float]:
     }
 
 
+def admin_console_session(engine: Engine, admin_token: str, org: str) -> str:
+    """A console session of the admin token (what signing in makes): the cookie's value."""
+    with engine.begin() as c:
+        admin_mac = mac(app_secret(c), "admin-token", admin_token)
+        identity = Identity("admin_token", "admin token", admin_token_mac=admin_mac)
+        return start_session(c, identity, org, "bench", datetime.now(UTC))
+
+
 def measure(engine: Engine, config: ApiBenchConfig) -> dict[str, dict[str, float]]:
     token = secrets.token_urlsafe(24)
     settings = Settings.model_validate(
@@ -201,7 +210,8 @@ def measure(engine: Engine, config: ApiBenchConfig) -> dict[str, dict[str, float
         if response.status_code not in (200, 201):
             raise RuntimeError(f"{path}: {response.status_code} {response.get_data(as_text=True)[:200]}")
 
-    client.set_cookie("billing_console", token, path="/console")  # the console's session, as signed in
+    session = admin_console_session(engine, token, "org-0")
+    client.set_cookie("billing_console", session, path="/console")  # the console's session, as signed in
     console: dict[str, str] = {}
 
     def page(org: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, create_engine, make_url
 
-from bench.api import ApiBenchConfig, _deep_cursors, seed
+from bench.api import ApiBenchConfig, _deep_cursors, admin_console_session, seed
 from bench.http_drivers import Server, loadgen, wrk
 from bench.scratch import scratch_database
 from billing_core.access.api_keys import create_api_key
@@ -171,7 +171,9 @@ def run(config: HttpBenchConfig) -> list[dict[str, Any]]:
             "CONSOLE_SECURE_COOKIE": "false",
         }
         env.pop("BROKER_URL", None)
-        kinds = _requests(engine, admin, keys, f"billing_console={admin}")
+        kinds = _requests(
+            engine, admin, keys, f"billing_console={admin_console_session(engine, admin, 'org-0')}"
+        )
         server = Server(env, config.processes, config.threads)
         try:
             warm = [{**r, "name": "warm-up"} for r in kinds["check_api_key"] + kinds["balance"]]

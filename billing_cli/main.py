@@ -23,6 +23,7 @@ from billing_cli import (
     purchase_commands,
     refund_commands,
     scheduler_commands,
+    session_commands,
     status_commands,
     up,
     webhook_commands,
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     api_commands.register(sub)
     key_commands.register(sub)
     admin_commands.register(sub)
+    session_commands.register(sub)
     status_commands.register(sub)
     return parser
 

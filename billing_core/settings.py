@@ -103,7 +103,35 @@ class Settings(BaseSettings):
     )
     console_secure_cookie: bool = Field(
         default=True,
-        description="mark the console's session cookie Secure (browsers still accept it on http://localhost)",
+        description="with PUBLIC_URL unset: mark the console's cookies Secure (localhost accepts it)",
+    )
+    console_session_idle_minutes: float = Field(
+        default=30, gt=0, description="a console session unused this long has ended"
+    )
+    console_session_max_hours: float = Field(
+        default=8, gt=0, description="a console session ends this long after sign-in, however used"
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#@\\]+/?$",
+        description="the public base URL of the API and console (https://billing.example.com); unset: "
+        "development, the console's links use the request's host",
+    )
+    allowed_redirect_hosts: str = Field(
+        default="",
+        description="comma-separated hosts that success_url, cancel_url and return_url may name "
+        "(besides PUBLIC_URL's host)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For "
+        "is believed; unset: the client is the TCP peer",
+    )
+    auth_failure_limit: int = Field(
+        default=20,
+        alias="BILLING_AUTH_FAILURE_LIMIT",
+        ge=1,
+        description="failed authentications per client address and minute before it gets 429",
     )
 
 

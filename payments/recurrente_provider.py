@@ -32,6 +32,17 @@ NAME = "recurrente"
 DEFAULT_BASE = "https://app.recurrente.com/api"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Every request carries the secret key: following a redirect would send it to whatever host
+    the answer names, so a 3xx is an HTTPError of its own code instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class RecurrenteProvider:
     name = NAME
 
@@ -56,10 +67,14 @@ class RecurrenteProvider:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self._base + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with _OPENER.open(request, timeout=self._timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
             with error:
+                if 300 <= error.code < 400:
+                    raise PaymentProviderError(
+                        NAME, f"{method} {path} answered a redirect ({error.code}), not followed"
+                    ) from None
                 raise PaymentProviderError(NAME, f"{method} {path} answered {error.code}") from None
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             raise PaymentProviderError(NAME, f"{method} {path} failed: {type(error).__name__}") from None

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from billing_core.db.engine import make_engine
 from billing_core.db.uow import committed
+from billing_core.json_depth import MAX_DEPTH, too_deep
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.settings import Settings, load_settings
 from telemetry.http import instrument
@@ -79,6 +80,13 @@ def create_app(
     def disabled(provider: str, name: str) -> tuple[Response, int]:
         metrics.deliveries.labels(provider, "disabled").inc()
         return _error(404, "disabled", f"{name} webhooks are not configured")
+
+    @app.before_request
+    def _refuse_deep_json() -> tuple[Response, int] | None:
+        # Before the signature check and any parser: deep nesting would exhaust the recursion limit.
+        if request.method == "POST" and too_deep(request.get_data(cache=True)):
+            return _error(400, "refused", f"JSON nested deeper than {MAX_DEPTH} levels")
+        return None
 
     @app.post("/webhooks/stripe")
     def stripe_webhook() -> tuple[Response, int]:

@@ -4,6 +4,7 @@ pages (JSON for what the page's script fetches)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -12,9 +13,10 @@ from apiflask import HTTPError
 from flask import Blueprint, Response, g, jsonify, render_template, request
 
 from api.console import formatting
-from api.console.session import current_user, sign_out
+from api.console.session import current_user, login_form_token, sign_out, with_login_nonce
 from api.cursor import encode_cursor
 from api.errors import api_error, domain_error
+from api.limits import address_wait, limit_identity, too_many
 from billing_core.errors import BillingError
 
 bp = Blueprint(
@@ -25,6 +27,9 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
+# APIFlask reads this of every blueprint with a before_request function (the console is no part of
+# the API document).
+bp.enable_openapi = False  # type: ignore[attr-defined]
 F = TypeVar("F", bound=Callable[..., Any])
 _JSON_ROUTES = ("/transactions", "/balance")  # what the page's script fetches: errors answer JSON
 _CSP = (
@@ -48,10 +53,29 @@ def _protect(response: Response) -> Response:
     return response
 
 
+@bp.before_request
+def _refuse_blocked_address() -> Any:
+    # Too many failed sign-ins or dead sessions from this address: refused before any database work.
+    wait = 0.0 if request.path.startswith("/console/static/") else address_wait()
+    if wait <= 0:
+        return None
+    if wants_json():
+        raise too_many(wait, "too many failed attempts from this address; retry later")
+    response = sign_in_page("Too many attempts; wait a moment and try again.", 429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+def sign_in_form_page(message: str | None, status: int = 200, organization: str = "") -> Any:
+    """The sign-in form, with its CSRF token (and the cookie of its nonce)."""
+    nonce, csrf = login_form_token()
+    page = render_template("console/sign_in.html", message=message, organization=organization, csrf=csrf)
+    return with_login_nonce(Response(page, status=status), nonce)
+
+
 def sign_in_page(message: str, status: int, organization: str = "") -> Any:
     """The sign-in form after a refusal or an ended session: any session cookie is dropped."""
-    page = render_template("console/sign_in.html", message=message, organization=organization)
-    return sign_out(Response(page, status=status))
+    return sign_out(sign_in_form_page(message, status, organization))
 
 
 def wants_json() -> bool:
@@ -71,8 +95,11 @@ def signed_in(view: F) -> F:
         if not user.may_see(kwargs["org"]):
             # As if the organization did not exist: keys cannot probe for others.
             raise api_error(404, "not_found", f"unknown organization {kwargs['org']!r}")
+        limit_identity(user.identity)
         if request.method == "POST" and not user.csrf_matches(request.form.get("csrf")):
             raise api_error(403, "forbidden", "the form has expired; reload the page and try again")
+        if request.method == "POST" and not user.may_act:
+            raise api_error(403, "forbidden", "this admin key's role may look but not change billing")
         g.console_user = user
         return view(*args, **kwargs)
 

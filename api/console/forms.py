@@ -8,12 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from apiflask import HTTPError
-from flask import redirect, request, url_for
+from flask import g, redirect, request, url_for
 
 from api.console.blueprint import bp, signed_in
+from api.console.session import ConsoleUser
 from api.console.views import render_page
 from api.errors import domain_error
+from api.redirects import public_url_for
 from api.runtime import now, runtime
+from billing_core.audit import Actor
 from billing_core.errors import BillingError, InvalidInput
 from billing_core.subscriptions import actions
 
@@ -40,8 +43,13 @@ def _run(org: str, action: Callable[[], Any]) -> Any:
         return render_page(org, error=error.message, status=error.status_code, tab="plans")
 
 
+def _actor() -> Actor:
+    user: ConsoleUser = g.console_user
+    return user.actor
+
+
 def _page_url(org: str, **args: str) -> str:
-    return url_for("console.subscription", org=org, tab="plans", _external=True, **args)
+    return public_url_for("console.subscription", org=org, tab="plans", **args)
 
 
 @bp.post("/organizations/<org>/subscription/checkout")
@@ -72,7 +80,9 @@ def change(org: str) -> Any:
             success_url=_page_url(org, notice="upgrade_pending"),
             cancel_url=_page_url(org, notice="checkout_canceled"),
         )
-        upgrade = actions.change_plan(runtime().engine, runtime().payments, org, wanted, now())
+        upgrade = actions.change_plan(
+            runtime().engine, runtime().payments, org, wanted, now(), actor=_actor()
+        )
         if upgrade is None:
             return _back(org, "change_scheduled")
         if upgrade.checkout_url:
@@ -97,7 +107,9 @@ def portal(org: str) -> Any:
 @signed_in
 def cancel(org: str) -> Any:
     def go() -> Any:
-        actions.set_cancel_at_period_end(runtime().engine, runtime().payments, org, True, now())
+        actions.set_cancel_at_period_end(
+            runtime().engine, runtime().payments, org, True, now(), actor=_actor()
+        )
         return _back(org, "canceled")
 
     return _run(org, go)
@@ -107,7 +119,9 @@ def cancel(org: str) -> Any:
 @signed_in
 def resume(org: str) -> Any:
     def go() -> Any:
-        actions.set_cancel_at_period_end(runtime().engine, runtime().payments, org, False, now())
+        actions.set_cancel_at_period_end(
+            runtime().engine, runtime().payments, org, False, now(), actor=_actor()
+        )
         return _back(org, "resumed")
 
     return _run(org, go)

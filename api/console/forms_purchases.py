@@ -14,6 +14,7 @@ from flask import redirect, request, url_for
 from api.console.blueprint import bp, signed_in
 from api.console.views import render_page
 from api.errors import domain_error
+from api.redirects import public_url_for
 from api.runtime import now, runtime
 from billing_core.errors import BillingError, InvalidInput
 from billing_core.money import credits_to_micros
@@ -42,7 +43,7 @@ def _run(org: str, action: Callable[[], Any]) -> Any:
 
 
 def _page_url(org: str, **args: str) -> str:
-    return url_for("console.subscription", org=org, tab="credits", _external=True, **args)
+    return public_url_for("console.subscription", org=org, tab="credits", **args)
 
 
 @bp.post("/organizations/<org>/purchases/checkout")

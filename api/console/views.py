@@ -9,12 +9,24 @@ from flask import Response, g, jsonify, redirect, render_template, request, url_
 from sqlalchemy import Connection
 
 from api.actors import record_console_sign_in
-from api.console.blueprint import bp, sign_in_page, signed_in
+from api.console.blueprint import bp, sign_in_form_page, sign_in_page, signed_in
 from api.console.pages import HISTORY_PAGE, subscription_page
-from api.console.session import ConsoleUser, current_user, identify, keep_signed_in, sign_out
+from api.console.session import (
+    ConsoleUser,
+    actor_of,
+    current_user,
+    end,
+    identify,
+    keep_signed_in,
+    login_csrf_matches,
+    sign_out,
+    start,
+)
 from api.cursor import decode_cursor, encode_cursor
 from api.errors import api_error
-from api.runtime import now, read, runtime
+from api.limits import count_failure
+from api.runtime import now, read, runtime, write
+from billing_core.access.console_sessions import open_organization as open_organization_of
 from billing_core.errors import BillingError, InvalidInput
 from billing_core.queries.balance import balance_view
 from billing_core.queries.organizations import get_organization
@@ -58,6 +70,8 @@ def open_organization() -> Any:
         return redirect(url_for("console.sign_in_form"))
     if not org:
         raise api_error(400, "validation_error", "name the organization to open")
+    read(lambda c: get_organization(c, org))  # 404 for an unknown one
+    write(lambda c: open_organization_of(c, user.session.id, org))
     return redirect(url_for("console.subscription", org=org))
 
 
@@ -66,33 +80,43 @@ def sign_in_form() -> Any:
     user = current_user()
     if user is not None and user.organization_id is not None:  # already signed in with a key
         return redirect(url_for("console.subscription", org=user.organization_id))
-    return Response(render_template("console/sign_in.html", message=None, organization=""))
+    return sign_in_form_page(None)
 
 
 @bp.post("/sign-in")
 def sign_in() -> Any:
-    # Guessing tokens is slowed per client address (tokens are long and random anyway).
-    if runtime().limiter.acquire(f"console-sign-in:{request.remote_addr}") > 0:
-        return sign_in_page("Too many attempts; wait a moment and try again.", 429)
+    # Addresses with too many failures were refused before this (blueprint._refuse_blocked_address).
     organization = request.form.get("organization", "").strip()
-    user = identify(request.form.get("token", ""))
-    record_console_sign_in(
-        request.form.get("token", ""), None if user is None else (user.admin, user.organization_id)
-    )
-    if user is None:
+    if not login_csrf_matches(request.form.get("csrf")):
+        return sign_in_page("The sign-in form has expired; please try again.", 403, organization)
+    token = request.form.get("token", "")
+    found = identify(token)
+    if found is None:
+        count_failure()
+        record_console_sign_in(token, None, None)
         return sign_in_page("That key or token is not valid, or has been revoked.", 401, organization)
-    org = user.organization_id or organization
+    identity, key_organization = found
+    org = key_organization or organization
     if not org:
-        return sign_in_page("With the admin token, name the organization to open.", 400)
+        return sign_in_page("As an admin, name the organization to open.", 400)
     try:
         read(lambda c: get_organization(c, org))
     except BillingError:
         return sign_in_page(f"There is no organization {org!r}.", 404, organization)
-    return keep_signed_in(redirect(url_for("console.subscription", org=org), 303), user)
+    session_id = start(identity, org)
+    record_console_sign_in(token, actor_of(identity.kind, identity.display_name), org)
+    return keep_signed_in(redirect(url_for("console.subscription", org=org), 303), session_id)
 
 
 @bp.post("/sign-out")
 def sign_out_view() -> Any:
+    """Ends the session on the server (a copy of the cookie stops working too); needs the page's
+    CSRF token, so that another site cannot sign a user out."""
+    user = current_user()
+    if user is not None:
+        if not user.csrf_matches(request.form.get("csrf")):
+            raise api_error(403, "forbidden", "the form has expired; reload the page and try again")
+        end(user)
     return sign_out(redirect(url_for("console.sign_in_form"), 303))
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from billing_core.errors import InvalidInput
+from billing_core.json_depth import MAX_DEPTH, too_deep
 from billing_core.ledger.refund_requests import parse_failure
 from billing_core.usage.event import parse_usage_event
 
@@ -59,6 +60,8 @@ class DecodedBatch:
 def events_of_body(body: bytes, *, cloudevents: bool, single: bool) -> list[object]:
     """The events of a request body: a JSON array, `{"events": [...]}` (plain JSON only), or one
     CloudEvent (`single`). InvalidInput("body") for anything else."""
+    if too_deep(body):  # checked again after a gunzip; the API checks the raw body before auth
+        raise InvalidInput("body", f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:

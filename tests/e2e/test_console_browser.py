@@ -83,7 +83,7 @@ def new_key(engine: Engine, org: str = "acme") -> str:
 
 def sign_in(page: Page, console: str, token: str, organization: str = "") -> None:
     page.goto(f"{console}/console/sign-in")
-    page.get_by_label("API key or admin token").fill(token)
+    page.get_by_label("API key, admin key or admin token").fill(token)
     if organization:
         page.get_by_label("Organization").fill(organization)
     page.get_by_role("button", name="Sign in").click()
@@ -96,7 +96,7 @@ def plans(engine: Engine) -> list[dict[str, Any]]:
         return [{"code": r[0], "monthly": r[1], "currency": r[2]} for r in rows]
 
 
-def test_sign_in_keeps_the_key_in_an_http_only_cookie_and_never_in_the_url(page, console, engine):
+def test_sign_in_keeps_a_session_id_in_an_http_only_cookie_never_the_key_nor_the_url(page, console, engine):
     key = new_key(engine)
     sign_in(page, console, key)
 
@@ -105,9 +105,10 @@ def test_sign_in_keeps_the_key_in_an_http_only_cookie_and_never_in_the_url(page,
     assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == (
         True,
         True,
-        "Strict",
+        "Lax",
         "/console",
     )
+    assert cookie["value"] != key and key not in str(page.context.cookies())  # a session id only
     assert "billing_console" not in page.evaluate("document.cookie")
     expect(page.locator("#organization-id")).to_have_text("acme")
 
@@ -115,11 +116,14 @@ def test_sign_in_keeps_the_key_in_an_http_only_cookie_and_never_in_the_url(page,
     page.wait_for_url("**/console/sign-in")
     page.goto(f"{console}{ORG_PAGE}")
     expect(page.get_by_role("alert")).to_contain_text("Please sign in")
+    page.context.add_cookies([{**cookie, "sameSite": "Lax"}])  # the cookie copied before signing out
+    page.goto(f"{console}{ORG_PAGE}")
+    expect(page.get_by_role("alert")).to_contain_text("Please sign in")
 
 
 def test_a_wrong_key_is_refused_with_a_message(page, console):
     page.goto(f"{console}/console/sign-in")
-    page.get_by_label("API key or admin token").fill("sk_live_not_a_key")
+    page.get_by_label("API key, admin key or admin token").fill("sk_live_not_a_key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("not valid")
     assert not [c for c in page.context.cookies() if c["name"] == "billing_console"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import urllib.error
@@ -20,10 +21,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _console_credits_page(base: str, token: str, org: str) -> str:
-    """Sign in to the console with the admin token as a browser would, then open the Credits tab."""
-    form = urllib.parse.urlencode({"token": token, "organization": org}).encode()
+    """Sign in to the console with the admin token as a browser would (the form's page first, for its
+    CSRF value and nonce cookie), then open the Credits tab."""
+    with urllib.request.urlopen(f"{base}/console/sign-in", timeout=30) as answer:
+        csrf = re.findall(r'name="csrf" value="([^"]*)"', answer.read().decode())[0]
+        nonce = answer.headers["Set-Cookie"].split(";", 1)[0]
+    form = urllib.parse.urlencode({"token": token, "organization": org, "csrf": csrf}).encode()
+    sign_in = urllib.request.Request(f"{base}/console/sign-in", data=form, headers={"Cookie": nonce})
     try:
-        urllib.request.build_opener(_NoRedirect).open(f"{base}/console/sign-in", data=form, timeout=30)
+        urllib.request.build_opener(_NoRedirect).open(sign_in, timeout=30)
         raise AssertionError("the sign-in did not redirect")
     except urllib.error.HTTPError as answer:
         assert answer.code == 303

@@ -54,6 +54,8 @@ ROLE_OF = {
     "notifications.enable_endpoint": "billing",
     "notifications.rotate_endpoint": "billing",
     "notifications.set_balance_alerts": "billing",
+    "console_sessions.list_console_sessions": "audit",
+    "console_sessions.end_console_session": "owner",
     "spend.set_budget_view": "billing",
     "spend.list_budgets_view": "read",
     "spend.delete_budget_view": "billing",

@@ -15,16 +15,36 @@ from tests.support.ledger import committed
 ADMIN = "admin-token-for-tests"
 
 
+class Clock:
+    """The time the app acts at, moved by tests (`api.clock.advance(minutes=31)`)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
 class Api:
     """The app built with explicit settings (and payment providers, if given: by default those the
-    settings configure); `token=None` sends no Authorization header."""
+    settings configure); `token=None` sends no Authorization header. Redirect URLs may name
+    app.example.com unless the test says otherwise; `clock` moves the app's time."""
 
     def __init__(
         self, database_url: str, engine: Engine, *, payments: dict[str, Any] | None = None, **settings: Any
     ) -> None:
         self.engine = engine
-        config = {"database_url": database_url, "admin_token": ADMIN, **settings}
-        self.app = create_app(Settings(**config), engine=engine, payments=payments)
+        self.clock = Clock()
+        config = {
+            "database_url": database_url,
+            "admin_token": ADMIN,
+            "allowed_redirect_hosts": "app.example.com",
+            **settings,
+        }
+        self.app = create_app(Settings(**config), engine=engine, payments=payments, clock=self.clock)
         self.client = self.app.test_client()
 
     def call(self, method: str, path: str, *, token: str | None = ADMIN, **kwargs: Any) -> Any:

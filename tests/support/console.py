@@ -18,8 +18,31 @@ STRIPE_KEY = "sk_test_console_key"
 JSON = {"Accept": "application/json"}  # what the page's script sends for Load More
 
 
+def login_csrf(api: Api) -> str:
+    """The CSRF value of the sign-in form (its nonce cookie is now in the client). A session cookie
+    is dropped first (with one, the form redirects to the page), as if signing in anew."""
+    api.client.delete_cookie("billing_console", path="/console")
+    form = api.client.get("/console/sign-in")
+    values = re.findall(r'name="csrf" value="([^"]*)"', form.get_data(as_text=True))
+    return values[0] if values else ""
+
+
 def sign_in(api: Api, token: str, organization: str = "") -> Any:
-    return api.client.post("/console/sign-in", data={"token": token, "organization": organization})
+    """Post the sign-in form as a browser does: its page first, then the form with its csrf value."""
+    data = {"token": token, "organization": organization, "csrf": login_csrf(api)}
+    return api.client.post("/console/sign-in", data=data)
+
+
+def sign_out(api: Api) -> Any:
+    """The page's Sign out button (with the page's csrf value)."""
+    page = get(api)
+    values = re.findall(r'name="csrf" value="([^"]*)"', page.get_data(as_text=True))
+    return api.client.post("/console/sign-out", data={"csrf": values[0] if values else ""})
+
+
+def session_cookie(api: Api) -> str:
+    cookie = api.client.get_cookie("billing_console", path="/console")
+    return cookie.value if cookie is not None else ""
 
 
 def signed_in(api: Api, org: str = "acme") -> str:

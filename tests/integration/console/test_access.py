@@ -19,6 +19,7 @@ from tests.support.console import (
     ledger_count,
     location,
     sign_in,
+    sign_out,
     signed_in,
     subscription_row,
 )
@@ -44,7 +45,7 @@ def test_an_admin_opens_another_organization_from_the_page_and_a_key_cannot(api,
     assert get(api, location(opened).path).status_code == 200
     assert get(api, "/console/open?organization=").status_code == 400
 
-    api.client.post("/console/sign-out")
+    sign_out(api)
     signed_in(api)
     assert dom(get(api)).find(id="open-organization") is None
     refused = get(api, "/console/open?organization=other")
