@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos.outcome import Outcome
-from chaos.scenarios import worker_kill
+from chaos.scenarios import service_restarts, worker_kill
 from chaos.stage import Services, private_services
 
 Scenario = Callable[[Services, int], Outcome]
@@ -20,6 +20,8 @@ Scenario = Callable[[Services, int], Outcome]
 # name -> (scenario, how many events at `--events N`: a fraction for the costlier ones)
 SCENARIOS: dict[str, tuple[Scenario, float]] = {
     worker_kill.NAME: (worker_kill.run, 1.0),
+    service_restarts.DATABASE: (service_restarts.run_database_restart, 0.5),
+    service_restarts.BROKER: (service_restarts.run_broker_restart, 0.5),
 }
 DEFAULT_EVENTS = 20_000
 
@@ -60,7 +62,7 @@ def print_table(rows: list[Outcome]) -> None:
 
 def main(names: list[str], events: int, as_json: bool, logs: Path | None = None) -> int:
     for noisy in ("pika", "alembic"):  # reconnects and migrations of scratch databases are expected here
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     logs = logs or Path(tempfile.mkdtemp(prefix="billing-chaos-logs-"))
     rows: list[Outcome] = []
     started = time.monotonic()
