@@ -43,13 +43,13 @@ def tally(sent: Iterable[str], applied: Counter[str]) -> tuple[int, int, int]:
     return once, len(ids) - once - sum(1 for i in ids if applied.get(i, 0) > 1), twice
 
 
-def ledger_counts(stage: Stage, type_: str, key: str = "event_id") -> Counter[str]:
-    """How many ledger rows of `type_` each id (event id, idempotency key...) has."""
+def ledger_counts(stage: Stage, type_: str, key: str = "event_id", reference_type: str = "%") -> Counter[str]:
+    """How many ledger rows of `type_` (and `reference_type`) each id (a column: event id,
+    reference id...) has."""
+    where = "type = :t AND reference_type LIKE :r"
+    sql = f"SELECT {key}, count(*) FROM credit_transactions WHERE {where} GROUP BY {key}"  # noqa: S608
     with stage.engine.connect() as c:
-        rows = c.execute(
-            text(f"SELECT {key}, count(*) FROM credit_transactions WHERE type = :t GROUP BY {key}"),  # noqa: S608
-            {"t": type_},
-        )
+        rows = c.execute(text(sql), {"t": type_, "r": reference_type})
         return Counter({str(k): int(n) for k, n in rows if k is not None})
 
 
