@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos.outcome import Outcome
-from chaos.scenarios import api_kill, service_restarts, webhook_kill, worker_kill
+from chaos.scenarios import api_kill, scheduler_kill, service_restarts, webhook_kill, worker_kill
 from chaos.stage import Services, private_services
 
 Scenario = Callable[[Services, int], Outcome]
@@ -24,6 +24,7 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     service_restarts.BROKER: (service_restarts.run_broker_restart, 0.5),
     api_kill.NAME: (api_kill.run, 0.25),
     webhook_kill.NAME: (webhook_kill.run, 1.0),
+    scheduler_kill.NAME: (scheduler_kill.run, 1.0),
 }
 DEFAULT_EVENTS = 20_000
 
