@@ -12,7 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos.outcome import Outcome
-from chaos.scenarios import api_kill, scheduler_kill, service_restarts, webhook_kill, worker_kill
+from chaos.scenarios import (
+    api_kill,
+    refund_storm,
+    scheduler_kill,
+    service_restarts,
+    webhook_kill,
+    worker_kill,
+)
 from chaos.stage import Services, private_services
 
 Scenario = Callable[[Services, int], Outcome]
@@ -25,6 +32,7 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     api_kill.NAME: (api_kill.run, 0.25),
     webhook_kill.NAME: (webhook_kill.run, 1.0),
     scheduler_kill.NAME: (scheduler_kill.run, 1.0),
+    refund_storm.NAME: (refund_storm.run, 0.05),
 }
 DEFAULT_EVENTS = 20_000
 
