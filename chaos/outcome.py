@@ -25,10 +25,12 @@ class Outcome:
     recover_s: float | None
     reconcile: str
     detail: str = ""
+    problem: str = ""  # a scenario's own failed check (e.g. others did not flow during a lock)
 
     @property
     def ok(self) -> bool:
-        return self.lost == self.charged_twice == self.rejected_unexpected == 0 and self.reconcile == "ok"
+        clean = self.lost == self.charged_twice == self.rejected_unexpected == 0
+        return clean and self.reconcile == "ok" and not self.problem
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "ok": self.ok}

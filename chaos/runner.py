@@ -17,6 +17,7 @@ from chaos.scenarios import (
     refund_storm,
     scheduler_kill,
     service_restarts,
+    slow_consumer,
     webhook_kill,
     worker_kill,
 )
@@ -33,6 +34,7 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     webhook_kill.NAME: (webhook_kill.run, 1.0),
     scheduler_kill.NAME: (scheduler_kill.run, 1.0),
     refund_storm.NAME: (refund_storm.run, 0.05),
+    slow_consumer.NAME: (slow_consumer.run, 0.1),
 }
 DEFAULT_EVENTS = 20_000
 
@@ -67,8 +69,8 @@ def print_table(rows: list[Outcome]) -> None:
         values = row.as_dict()
         print("  ".join(str(values[c]).ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
     for row in rows:
-        if row.detail:
-            print(f"  {row.scenario}: {row.detail}")
+        if row.detail or row.problem:
+            print(f"  {row.scenario}: {row.detail} {('PROBLEM: ' + row.problem) if row.problem else ''}")
 
 
 def main(names: list[str], events: int, as_json: bool, logs: Path | None = None) -> int:
