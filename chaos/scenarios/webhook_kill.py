@@ -94,7 +94,7 @@ def run(services: Services, events: int) -> Outcome:
 
         def provider(share: list[bytes]) -> None:
             for body in share:
-                time.sleep(10.0 / len(share))
+                time.sleep((10.0 if count >= 500 else 5.0) / len(share))
                 deliver(url, body, deadline)
                 if rng.random() < 0.1:
                     deliver(url, body, deadline)  # the provider's own duplicate

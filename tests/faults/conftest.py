@@ -12,7 +12,7 @@ from chaos.outcome import Outcome
 from chaos.runner import run_scenario
 from chaos.stage import Services, private_services
 
-EVENTS = 1500  # per usage stream: big enough for kills to land mid-stream, small enough for CI
+EVENTS = 1000  # per usage stream: big enough for kills to land mid-stream, small enough for CI
 
 
 @pytest.fixture(scope="session")
