@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         description="how long a webhook event that needs another one first waits before it is tried again",
     )
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
+    database_timeout_s: float = Field(
+        default=15.0,
+        alias="BILLING_DATABASE_TIMEOUT",
+        gt=0,
+        description="how long a connection to PostgreSQL that stopped answering (a stalled network) is "
+        "waited on: connecting, TCP keepalives, unacknowledged writes; then it fails and is replaced",
+    )
     usage_lock_timeout_ms: int = Field(
         default=200,
         alias="BILLING_USAGE_LOCK_TIMEOUT_MS",
