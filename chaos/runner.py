@@ -18,6 +18,7 @@ from chaos.scenarios import (
     scheduler_kill,
     service_restarts,
     slow_consumer,
+    stalled_network,
     webhook_kill,
     worker_kill,
 )
@@ -35,6 +36,7 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     scheduler_kill.NAME: (scheduler_kill.run, 1.0),
     refund_storm.NAME: (refund_storm.run, 0.05),
     slow_consumer.NAME: (slow_consumer.run, 0.1),
+    stalled_network.NAME: (stalled_network.run, 0.1),
 }
 DEFAULT_EVENTS = 20_000
 

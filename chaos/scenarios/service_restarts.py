@@ -64,9 +64,9 @@ def run_broker_restart(services: Services, events: int) -> Outcome:
         orgs = create_orgs(stage, 50)
         run_id = f"mq{time.time_ns():x}"
         stream = usage_events(run_id, events, orgs)
-        # Each message is held 2 s between its commit and its ack, so that the node stops while
+        # Each message is held 0.5 s between its commit and its ack, so that the node stops while
         # the worker holds many unacknowledged (committed and not) messages.
-        start_worker(stage, threads=32, extra_env=armed("usage:after_commit_before_ack", action="sleep:2"))
+        start_worker(stage, threads=32, extra_env=armed("usage:after_commit_before_ack", action="sleep:0.5"))
         seconds = 30 if events >= 5000 else 14  # the stream outlasts the restart (about 10 s)
         publisher = StreamPublisher(stage, stream, rate=events / seconds)
         publisher.start()
