@@ -86,9 +86,10 @@ class PrivatePostgres:
 
     def _options(self) -> str:
         # fsync off: a scratch cluster's durability across an OS crash is not what is being tested.
-        return (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -k {self.root}"
-        )
+        # idle_in_transaction_session_timeout as docs/operations.md recommends for production: the
+        # session of a client cut off mid-transaction (stalled-network) must not keep its locks for hours.
+        settings = "-c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        return f"-p {self.port} {settings} -c idle_in_transaction_session_timeout=30s -k {self.root}"
 
     def restart(self) -> None:
         """A fast restart: every session is ended, in-flight transactions roll back."""

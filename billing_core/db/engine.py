@@ -69,14 +69,14 @@ def make_engine(settings: Settings, *, pool_size: int = 5, pre_ping: bool = True
     )
 
 
-def stalled_network_timeouts(seconds: float) -> dict[str, int | str]:
+def stalled_network_timeouts(seconds: float) -> dict[str, int]:
     """libpq settings that make a connection whose path went silent fail within about `seconds`
     instead of hanging for ever: the connect, a write the server never acknowledges
     (tcp_user_timeout), and a wait for an answer on an idle socket (keepalive probes). The error
     is a dropped connection, which run_in_transaction retries on a new one. On the server's side,
-    the session of a client that vanished mid-transaction would keep its row locks until the
-    server's own keepalives (hours): idle_in_transaction_session_timeout ends it. (Scenario
-    stalled-network of `billing chaos`.)"""
+    the session of a client that vanished mid-transaction keeps its row locks until the server's
+    own keepalives notice (hours by default): docs/operations.md recommends
+    idle_in_transaction_session_timeout. (Scenario stalled-network of `billing chaos`.)"""
     probe = max(1, int(seconds / 6))
     return {
         "connect_timeout": max(2, int(seconds)),
@@ -85,5 +85,4 @@ def stalled_network_timeouts(seconds: float) -> dict[str, int | str]:
         "keepalives_idle": max(1, int(seconds / 2)),
         "keepalives_interval": probe,
         "keepalives_count": 3,
-        "options": f"-c idle_in_transaction_session_timeout={int(seconds * 2000)}",
     }
