@@ -68,14 +68,15 @@ def run(services: Services, events: int) -> Outcome:
             time.sleep(rng.uniform(0.5, 3.0))
             looping.kill()
         last_fault = time.monotonic()
-        final = stage.scheduler("--once", "--now", now)
+        # A sweep sends at most 500 due grants: the scheduler sweeps again until none is left.
+        final = stage.scheduler("--interval", "1", "--now", now)
         final.start()
-        final.wait_exit(120)
         recover = wait_until(
             lambda: len(february_grants(stage)) >= count,
             120,
             lambda: f"{count} February grants; {len(february_grants(stage))} made",
         )
+        final.stop()
         stage.wait_drained()
         return outcome(
             stage,
