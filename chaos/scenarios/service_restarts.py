@@ -77,7 +77,7 @@ def run_broker_restart(services: Services, events: int) -> Outcome:
         last_fault = time.monotonic()
         publisher.finish()
         wait_charged(stage, run_id, events)
-        return outcome(
+        row = outcome(
             stage,
             BROKER,
             [e.event_id for e in stream],
@@ -86,3 +86,6 @@ def run_broker_restart(services: Services, events: int) -> Outcome:
             detail=f"node restarted with {unacked_at_stop} unacked; the publisher reconnected "
             f"{len(publisher.errors)} time(s) after errors, {publisher.connections} connection(s)",
         )
+        if publisher.connections + len(publisher.errors) < 2:
+            row.problem = "the publisher finished before the restart: it was never made to reconnect"
+        return row
