@@ -42,6 +42,8 @@ class BillingProcess:
                 with urllib.request.urlopen(self.health_url or "", timeout=5):
                     return
             except OSError:
+                if self.process is not None and self.process.poll() == -signal.SIGKILL:
+                    return  # an armed fault point killed it while it started: what was asked for
                 if not self.running:
                     raise RuntimeError(f"billing {self.args[0]} exited at start: {self.log_tail()}") from None
                 time.sleep(0.1)

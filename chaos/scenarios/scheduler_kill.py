@@ -73,7 +73,7 @@ def run(services: Services, events: int) -> Outcome:
         final.start()
         recover = wait_until(
             lambda: len(february_grants(stage)) >= count,
-            120,
+            60,
             lambda: f"{count} February grants; {len(february_grants(stage))} made",
         )
         final.stop()
