@@ -5,7 +5,6 @@ event is applied once (one subscription credit per organization) and the inbox d
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -15,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 
+from bench.webhooks import invoice_paid
 from billing_core.ledger.accounts import create_organization
 from chaos.outcome import Outcome, ledger_counts, outcome
 from chaos.processes import BillingProcess
@@ -23,32 +23,6 @@ from chaos.stage import Services, Stage, scratch_stage, wait_until
 
 NAME = "webhook-kill"
 SECRET = "whsec_chaos_" + "c" * 24
-
-
-def invoice_paid(org: str, period_start: int) -> bytes:
-    """A first invoice of a new subscription: its effect is one subscription credit grant."""
-    invoice = {
-        "id": f"in_{org}",
-        "object": "invoice",
-        "customer": f"cus_{org}",
-        "billing_reason": "subscription_create",
-        "parent": {
-            "type": "subscription_details",
-            "subscription_details": {
-                "subscription": f"sub_{org}",
-                "metadata": {"organization_id": org, "plan": "pro", "interval": "month"},
-            },
-        },
-        "lines": {"object": "list", "data": [{"period": {"start": period_start}}]},
-    }
-    event = {
-        "id": f"evt_{org}",
-        "object": "event",
-        "type": "invoice.paid",
-        "created": period_start,
-        "data": {"object": invoice},
-    }
-    return json.dumps(event, separators=(",", ":")).encode()
 
 
 def deliver(url: str, body: bytes, deadline: float) -> None:
@@ -90,7 +64,7 @@ def run(services: Services, events: int) -> Outcome:
         url = (receiver.health_url or "").replace("/healthz", "/webhooks/stripe")
         start = int(datetime.now(UTC).timestamp())
         deadline = time.monotonic() + 300
-        bodies = [invoice_paid(org, start) for org in orgs]
+        bodies = [invoice_paid(i, start) for i in range(count)]  # org-<i>'s first invoice
 
         def provider(share: list[bytes]) -> None:
             for body in share:
