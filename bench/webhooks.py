@@ -36,7 +36,8 @@ class WebhookBenchConfig:
     database_url: str
 
 
-def _event(n: int, period_start: int) -> bytes:
+def invoice_paid(n: int, period_start: int) -> bytes:
+    """The first invoice of organization org-<n>'s new subscription: one subscription credit grant."""
     invoice = {
         "id": f"in_{n}",
         "object": "invoice",
@@ -74,7 +75,7 @@ def run(config: WebhookBenchConfig) -> dict[str, object]:
             create_app(settings, engine), host="127.0.0.1", port=0, threads=config.concurrency
         )
         start = int(datetime.now(UTC).timestamp())
-        bodies = [_event(n, start) for n in range(config.deliveries)]
+        bodies = [invoice_paid(n, start) for n in range(config.deliveries)]
         local = threading.local()
         latencies: list[float] = []
 

@@ -15,6 +15,7 @@ from billing_cli import (
     api_commands,
     bench_commands,
     budget_commands,
+    chaos_commands,
     key_commands,
     ledger_commands,
     notification_commands,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     refund_commands.register(sub)
     webhook_commands.register(sub)
     bench_commands.register(sub)
+    chaos_commands.register(sub)
     api_commands.register(sub)
     key_commands.register(sub)
     admin_commands.register(sub)

@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         description="how long a webhook event that needs another one first waits before it is tried again",
     )
     usage_batch_size: int = Field(default=500, alias="BILLING_USAGE_BATCH_SIZE", ge=1)
+    database_timeout_s: float = Field(
+        default=15.0,
+        alias="BILLING_DATABASE_TIMEOUT",
+        gt=0,
+        description="how long a connection to PostgreSQL that stopped answering (a stalled network) is "
+        "waited on: connecting, TCP keepalives, unacknowledged writes; then it fails and is replaced",
+    )
+    usage_lock_timeout_ms: int = Field(
+        default=200,
+        alias="BILLING_USAGE_LOCK_TIMEOUT_MS",
+        ge=1,
+        description="how long a usage commit waits for a balance row another transaction holds; then "
+        "its messages are retried with backoff and the rest of the group commits without them",
+    )
     poison_redeliveries: int = Field(default=5, alias="BILLING_POISON_REDELIVERIES", ge=1)
     unmatched_refund_wait_s: int = Field(default=3600, alias="BILLING_UNMATCHED_REFUND_WAIT", ge=0)
     api_rate_limit_per_second: float = Field(

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from billing_core.db.engine import make_engine
 from billing_core.db.uow import committed
+from billing_core.faults import fault_point
 from billing_core.json_depth import MAX_DEPTH, too_deep
 from billing_core.provider_events.inbox import record_delivery
 from billing_core.settings import Settings, load_settings
@@ -61,6 +62,7 @@ def create_app(
             engine,
             lambda c: record_delivery(c, provider, external_id, event_type, payload, datetime.now(UTC)),
         )
+        fault_point("webhook:after_commit_before_enqueue")
         if row_id is not None and enqueue is not None:
             enqueue(row_id)  # after the commit; a crash here is finished by the inbox sweeper
         metrics.deliveries.labels(provider, "accepted" if row_id is not None else "duplicate").inc()

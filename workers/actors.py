@@ -9,6 +9,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from billing_core.errors import NotYet
+from billing_core.faults import fault_point
 from billing_core.usage import rejections
 from producers import routing, wire
 from workers.broker import queue
@@ -53,6 +54,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
             return
         message = CurrentMessage.get_current_message()
         runtime.charge_usage(events, message.message_timestamp / 1000 if message is not None else None)
+        fault_point("usage:after_commit_before_ack")
 
     # Bound to the partitions' common name, which no worker consumes: usage is sent to the queue
     # of its partition (WorkerApp.send_usage), never with debit_usage.send.
@@ -64,6 +66,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
             park_malformed("refund", reports, "the message's argument must be a list of failure reports")
             return
         runtime.refund_failures(reports)
+        fault_point("refund:after_commit_before_ack")
 
     refund = declare(refund_failed_interactions, wire.REFUND_ACTOR, queue(settings, wire.REFUNDS_QUEUE))
 
@@ -77,6 +80,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
             )
             return
         runtime.grant_due(subscription_id, period_start, as_of if isinstance(as_of, str) else None)
+        fault_point("grant:after_commit_before_ack")
 
     grant = declare(grant_due_credits, GRANT_ACTOR, queue(settings, "grants"))
 
@@ -87,6 +91,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: WorkerRuntime) -> Actors:
             return
         try:
             runtime.process_webhook(inbox_id)
+            fault_point("webhook:after_commit_before_ack")
         except NotYet as wait:
             raise dramatiq.Retry(str(wait), delay=settings.webhook_retry_delay_ms) from None
 

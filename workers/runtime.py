@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from billing_core.db.engine import make_engine
 from billing_core.db.group_commit import GroupCommitter
@@ -87,7 +87,7 @@ class WorkerRuntime:
     def _commit_usage(self, messages: list[UsageMessage]) -> IngestResult:
         prepared = PreparedUsage.merge([m.prepared for m in messages])
         started = time.perf_counter()
-        result = committed(self.engine, lambda c: record_usage(c, prepared, datetime.now(UTC)))
+        result = committed(self.engine, lambda c: self._record_usage(c, prepared))
         lag_starts = [(m.published_at, m.earliest_occurred_at) for m in messages]
         self.metrics.usage_committed(result, time.perf_counter() - started, lag_starts, time.time())
         self._hand_over_recharges(result.batch.recharges)
@@ -104,6 +104,14 @@ class WorkerRuntime:
             for event_id in event_ids:
                 log.warning("usage event rejected: %s", reason, extra={"event_id": event_id})
         return result
+
+    def _record_usage(self, connection: Connection, prepared: PreparedUsage) -> IngestResult:
+        """A balance row held by another transaction (a long admin transaction, a stuck session)
+        must not stall the whole worker: the group commit waits for it only briefly, fails with
+        LockNotAvailable, the group committer commits the other messages one by one, and the
+        messages of the held organization are retried with backoff (scenario slow-consumer)."""
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.settings.usage_lock_timeout_ms)}")
+        return record_usage(connection, prepared, datetime.now(UTC))
 
     def _hand_over_recharges(self, purchase_ids: list[int]) -> None:
         """Auto-recharges the committed debits recorded go to their job; one that cannot be sent now

@@ -25,6 +25,7 @@ from billing_core import audit
 from billing_core.audit import Actor
 from billing_core.db.uow import committed, read_only
 from billing_core.errors import NotYet
+from billing_core.faults import fault_point
 from billing_core.provider_events.inbox import stale_pending
 from billing_core.provider_events.processing import Applied, process_inbox_row
 from billing_core.purchases.actions import charge_recharge
@@ -63,6 +64,7 @@ def run_sweep(engine: Engine, now: datetime, send: Send | None = None) -> SweepR
     """One sweep in one transaction; due grants are sent only after it commits."""
     result = committed(engine, lambda c: sweep(c, now, apply_grants=send is None))
     for item in result.due:
+        fault_point("scheduler:between_grant_sends")
         if send is not None:
             send(item.subscription_id, item.period_start.isoformat(), now.isoformat())
     return result

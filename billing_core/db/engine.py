@@ -61,4 +61,28 @@ def database_url(settings: Settings) -> str:
 def make_engine(settings: Settings, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
     """`pre_ping` tests each connection on checkout (a round trip); without it, a connection the
     server dropped fails its first statement, and run_in_transaction runs the work again on a new one."""
-    return create_engine(database_url(settings), pool_size=pool_size, pool_pre_ping=pre_ping)
+    return create_engine(
+        database_url(settings),
+        pool_size=pool_size,
+        pool_pre_ping=pre_ping,
+        connect_args=stalled_network_timeouts(settings.database_timeout_s),
+    )
+
+
+def stalled_network_timeouts(seconds: float) -> dict[str, int]:
+    """libpq settings that make a connection whose path went silent fail within about `seconds`
+    instead of hanging for ever: the connect, a write the server never acknowledges
+    (tcp_user_timeout), and a wait for an answer on an idle socket (keepalive probes). The error
+    is a dropped connection, which run_in_transaction retries on a new one. On the server's side,
+    the session of a client that vanished mid-transaction keeps its row locks until the server's
+    own keepalives notice (hours by default): docs/operations.md recommends
+    idle_in_transaction_session_timeout. (Scenario stalled-network of `billing chaos`.)"""
+    probe = max(1, int(seconds / 6))
+    return {
+        "connect_timeout": max(2, int(seconds)),
+        "tcp_user_timeout": int(seconds * 1000),
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(seconds / 2)),
+        "keepalives_interval": probe,
+        "keepalives_count": 3,
+    }

@@ -107,6 +107,7 @@ def test_a_message_that_keeps_killing_its_worker_is_parked_after_bounded_redeliv
         "BROKER_QUEUE_TYPE": queue_type,
         "BILLING_POISON_REDELIVERIES": str(limit),
         "BILLING_DEAD_LETTER_INTERVAL": "0.5",
+        "BILLING_USAGE_LOCK_TIMEOUT_MS": "600000",  # the delivery must block on the lock, not time out
     }
     worker = spawn_worker(env, threads=1)
     worker.start()
