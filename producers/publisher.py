@@ -49,6 +49,7 @@ class Publisher(ConfirmingIO):
         linger_ms: int = 20,
         connect_timeout: float = 15.0,
         max_unconfirmed: int = 5000,
+        block_timeout: float | None = 60.0,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch: must be at least 1")
@@ -60,6 +61,7 @@ class Publisher(ConfirmingIO):
         self._max_batch = max_batch
         self._linger = max(linger_ms, 1) / 1000
         self._max_unconfirmed = max_unconfirmed
+        self._block_timeout = block_timeout  # back-pressure in publish(): None waits without bound
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._buffers: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -209,9 +211,14 @@ class Publisher(ConfirmingIO):
         with self._lock:
             if self._closed or self._closing:
                 raise PublisherClosed("the publisher is closed")
+            deadline = None if self._block_timeout is None else time.monotonic() + self._block_timeout
             for payload in payloads:
                 while len(self._unconfirmed) >= self._max_unconfirmed and not self._closing:
-                    self._changed.wait(0.5)  # back-pressure: the broker is behind
+                    # Back-pressure: the broker is behind, or the path to it is silent.
+                    left = 0.5 if deadline is None else min(deadline - time.monotonic(), 0.5)
+                    if left <= 0:
+                        raise self._no_room()
+                    self._changed.wait(left)
                 buffer = self._buffers.setdefault(key, [])
                 if not buffer:
                     self._buffer_started[key] = time.monotonic()
@@ -219,6 +226,16 @@ class Publisher(ConfirmingIO):
                 if len(buffer) >= self._max_batch:
                     self._pack(key)
         self._wake()
+
+    def _no_room(self) -> PublishError:
+        """What publish() raises when back-pressure outlasted block_timeout (lock held)."""
+        count = len(self._unconfirmed)
+        said = f"{count} message(s) not confirmed within {self._block_timeout} s (max_unconfirmed)"
+        return (
+            BrokerUnavailable(f"broker unreachable; {said}")
+            if self._channel is None
+            else ConfirmTimeout(said)
+        )
 
     def _pack(self, key: tuple[str, str]) -> None:
         """Turn a buffer into one message awaiting confirmation (lock held)."""
