@@ -14,6 +14,7 @@ from pathlib import Path
 from chaos.outcome import Outcome
 from chaos.scenarios import (
     api_kill,
+    publisher_stall,
     refund_storm,
     scheduler_kill,
     service_restarts,
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     refund_storm.NAME: (refund_storm.run, 0.05),
     slow_consumer.NAME: (slow_consumer.run, 0.1),
     stalled_network.NAME: (stalled_network.run, 0.1),
+    publisher_stall.NAME: (publisher_stall.run, 0.1),
 }
 DEFAULT_EVENTS = 20_000
 

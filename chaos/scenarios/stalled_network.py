@@ -1,7 +1,7 @@
 """Scenario 4: the network between the worker and PostgreSQL stalls (every packet dropped, as in
 a partition) in the middle of a stream, then comes back. The worker's statements must fail within
 BILLING_DATABASE_TIMEOUT rather than hang, and the worker must charge everything once the path
-returns. (The path between a publisher and RabbitMQ is not stalled here.)"""
+returns. (Scenario publisher-stall stalls the path between a publisher and RabbitMQ.)"""
 
 from __future__ import annotations
 

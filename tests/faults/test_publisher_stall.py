@@ -4,8 +4,14 @@ import time
 import pika
 
 from chaos.proxy import TcpProxy
+from chaos.scenarios import publisher_stall
 from chaos.stage import Services
 from producers import ConfirmTimeout, MessageCompleted, Publisher
+
+
+def test_a_stalled_path_to_rabbitmq_fails_the_publishers_calls_in_time_and_it_republishes(scenario):
+    row = scenario(publisher_stall.NAME)
+    assert not row.problem, (row.problem, row.detail)
 
 
 def test_back_pressure_on_a_stalled_path_raises_after_block_timeout(services: Services) -> None:
