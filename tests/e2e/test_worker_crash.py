@@ -45,7 +45,15 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     worker.start()
     wait_for_usage_queues(BROKER_URL, queue_prefix)
 
+    publish_errors: list[BaseException] = []
+
     def publish() -> None:
+        try:
+            publish_all()
+        except BaseException as error:  # named by the test's failure, not lost in a thread warning
+            publish_errors.append(error)
+
+    def publish_all() -> None:
         with Publisher(BROKER_URL, queue_prefix=queue_prefix, max_batch=10, linger_ms=5) as publisher:
             for start in range(0, len(events), 50):
                 chunk = events[start : start + 50]
@@ -63,6 +71,7 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_doubles_nothing(
     worker.kill()
     charged_at_kill = usage_rows(engine)
     join_all([publisher_thread], 120)
+    assert not publish_errors, f"the publisher failed: {publish_errors[0]!r}"
     assert charged_at_kill < 5000, "the kill came too late to test anything"
     worker.start()
     refunds = "SELECT count(*) FROM credit_transactions WHERE type = 'refund'"
