@@ -19,10 +19,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from flask import g, request
+from sqlalchemy import Connection
 
 from api.errors import api_error
 from api.limits import count_failure, limit_identity, refuse_blocked_address
@@ -110,18 +112,14 @@ def authenticate() -> Principal:
         principal = Principal(admin=True, admin_identity=AdminIdentity(ADMIN_TOKEN_ACTOR, OWNER))
         identity = "admin"
     elif is_admin_key(token):
-        principal = _admin_key_principal(token)
-        identity = f"admin_key:{principal.admin_identity.key_id}" if principal.admin_identity else "admin"
+        admin = _known(token, authenticate_admin_key, record_admin_key_use)
+        principal = Principal(True, admin_identity=AdminIdentity(admin.name, admin.role, admin.key_id))
+        identity = f"admin_key:{admin.key_id}"
     elif is_service_key(token):
-        service = _service_identity(token)
+        service = _known(token, authenticate_service_key, record_service_key_use)
         principal, identity = Principal(False, service=service), f"service:{service.key_id}"
     else:
-        at = now()
-        found = read(lambda c: authenticate_key(c, token, at))
-        if found is None:
-            _refuse_token()
-        if found.needs_touch:
-            write(lambda c: record_key_use(c, found.key_id, at))
+        found = _known(token, authenticate_key, record_key_use)
         principal = Principal(False, found.organization_id, found.api_access, found.key_id, key_prefix(token))
         identity = f"key:{found.key_id}"
     limit_identity(identity)
@@ -129,14 +127,32 @@ def authenticate() -> Principal:
     return principal
 
 
-def _admin_key_principal(token: str) -> Principal:
+class _KnownKey(Protocol):
+    """What every key's identity tells (API, service and admin keys)."""
+
+    @property
+    def key_id(self) -> int: ...
+
+    @property
+    def needs_touch(self) -> bool: ...
+
+
+K = TypeVar("K", bound=_KnownKey)
+
+
+def _known(
+    token: str,
+    find: Callable[[Connection, str, datetime], K | None],
+    touch: Callable[[Connection, int, datetime], None],
+) -> K:
+    """The live key a token names (401 otherwise); its last use is written at most once a minute."""
     at = now()
-    identity = read(lambda c: authenticate_admin_key(c, token, at))
-    if identity is None:
+    found = read(lambda c: find(c, token, at))
+    if found is None:
         _refuse_token()
-    if identity.needs_touch:
-        write(lambda c: record_admin_key_use(c, identity.key_id, at))
-    return Principal(True, admin_identity=AdminIdentity(identity.name, identity.role, identity.key_id))
+    if found.needs_touch:
+        write(lambda c: touch(c, found.key_id, at))
+    return found
 
 
 def _require_admin_role(principal: Principal, role: str | None) -> None:
@@ -150,16 +166,6 @@ def _require_admin_role(principal: Principal, role: str | None) -> None:
 def _refuse_token() -> NoReturn:
     count_failure()
     raise api_error(401, "unauthorized", "the token is not valid or has been revoked", headers=_CHALLENGE)
-
-
-def _service_identity(token: str) -> ServiceIdentity:
-    at = now()
-    identity = read(lambda c: authenticate_service_key(c, token, at))
-    if identity is None:
-        _refuse_token()
-    if identity.needs_touch:
-        write(lambda c: record_service_key_use(c, identity.key_id, at))
-    return identity
 
 
 def _require_scope(service: ServiceIdentity, scope: str | None) -> None:
@@ -177,88 +183,88 @@ def _admins(role: str) -> str:
     return f"an admin key with role `{role}` (or the admin token)"
 
 
+def _guarded(
+    check: Callable[[Principal, dict[str, Any]], None], rule: str, access: AccessRule
+) -> Callable[[F], F]:
+    """A view that authenticates its caller and runs `check(principal, path arguments)` (which raises
+    401/403/404) first; `rule` is the access said in its documentation, `access` the declared rule."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(authenticate(), kwargs)
+            return view(*args, **kwargs)
+
+        _describe(wrapper, rule, access)
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def _services(scope: str | None) -> str:
+    return f", or a service key with the `{scope}` scope" if scope else ""
+
+
 def organization_access(level: str, *, admin: str, service_scope: str | None = None) -> Callable[[F], F]:
     """An admin whose role allows `admin`, or a key of the organization in the path whose plan's
     access includes `level`, or a service key with `service_scope` for that organization (None:
     no service key)."""
 
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
-            org = kwargs.get("org")
-            if principal.service is not None:
-                _require_scope(principal.service, service_scope)
-                if not principal.service.may_act_for(str(org)):
-                    raise api_error(404, "not_found", f"unknown organization {org!r}")
-            elif principal.admin:
-                _require_admin_role(principal, admin)
-            else:
-                if principal.organization_id != org:
-                    raise api_error(404, "not_found", f"unknown organization {org!r}")
-                if not access_allows(principal.api_access or "", level):
-                    raise api_error(
-                        403,
-                        "forbidden",
-                        f"this endpoint needs API access {level!r}; the organization's plan gives "
-                        f"{principal.api_access!r}",
-                    )
-            return view(*args, **kwargs)
+    def check(principal: Principal, path: dict[str, Any]) -> None:
+        org = path.get("org")
+        if principal.service is not None:
+            _require_scope(principal.service, service_scope)
+            if not principal.service.may_act_for(str(org)):
+                raise api_error(404, "not_found", f"unknown organization {org!r}")
+        elif principal.admin:
+            _require_admin_role(principal, admin)
+        else:
+            if principal.organization_id != org:
+                raise api_error(404, "not_found", f"unknown organization {org!r}")
+            if not access_allows(principal.api_access or "", level):
+                raise api_error(
+                    403,
+                    "forbidden",
+                    f"this endpoint needs API access {level!r}; the organization's plan gives "
+                    f"{principal.api_access!r}",
+                )
 
-        services = f", or a service key with the `{service_scope}` scope" if service_scope else ""
-        _describe(
-            wrapper,
-            f"{_admins(admin)}, or an API key of this organization with `{level}` access or more{services}",
-            AccessRule("organization", admin, level, service_scope),
-        )
-        return cast(F, wrapper)
-
-    return decorator
+    return _guarded(
+        check,
+        f"{_admins(admin)}, or an API key of this organization with `{level}` access or more"
+        f"{_services(service_scope)}",
+        AccessRule("organization", admin, level, service_scope),
+    )
 
 
 def level_access(level: str, *, admin: str, service_scope: str | None = None) -> Callable[[F], F]:
     """An admin whose role allows `admin`, or any key whose plan's access includes `level`, or a
     service key with `service_scope` (for endpoints with no organization)."""
 
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
-            if principal.service is not None:
-                _require_scope(principal.service, service_scope)
-            elif principal.admin:
-                _require_admin_role(principal, admin)
-            elif not access_allows(principal.api_access or "", level):
-                raise api_error(403, "forbidden", f"this endpoint needs API access {level!r}")
-            return view(*args, **kwargs)
+    def check(principal: Principal, path: dict[str, Any]) -> None:
+        if principal.service is not None:
+            _require_scope(principal.service, service_scope)
+        elif principal.admin:
+            _require_admin_role(principal, admin)
+        elif not access_allows(principal.api_access or "", level):
+            raise api_error(403, "forbidden", f"this endpoint needs API access {level!r}")
 
-        services = f", or a service key with the `{service_scope}` scope" if service_scope else ""
-        _describe(
-            wrapper,
-            f"{_admins(admin)}, or an API key with `{level}` access{services}",
-            AccessRule("level", admin, level, service_scope),
-        )
-        return cast(F, wrapper)
-
-    return decorator
+    return _guarded(
+        check,
+        f"{_admins(admin)}, or an API key with `{level}` access{_services(service_scope)}",
+        AccessRule("level", admin, level, service_scope),
+    )
 
 
 def admin_required(role: str) -> Callable[[F], F]:
     """Admins only: an admin key whose role allows `role`, or the admin token."""
 
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
-            if not principal.admin:
-                raise api_error(403, "forbidden", "this endpoint needs an admin key or the admin token")
-            _require_admin_role(principal, role)
-            return view(*args, **kwargs)
+    def check(principal: Principal, path: dict[str, Any]) -> None:
+        if not principal.admin:
+            raise api_error(403, "forbidden", "this endpoint needs an admin key or the admin token")
+        _require_admin_role(principal, role)
 
-        _describe(wrapper, f"{_admins(role)} only", AccessRule("admin", role))
-        return cast(F, wrapper)
-
-    return decorator
+    return _guarded(check, f"{_admins(role)} only", AccessRule("admin", role))
 
 
 def ingest_access(admin: str) -> Callable[[F], F]:
@@ -266,25 +272,18 @@ def ingest_access(admin: str) -> Callable[[F], F]:
     events), or a service key with the `ingest` scope. Which events a caller may report is
     checked per event (Principal.may_ingest_for)."""
 
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
-            if principal.service is not None:
-                _require_scope(principal.service, INGEST)
-            elif principal.admin:
-                _require_admin_role(principal, admin)
-            return view(*args, **kwargs)
+    def check(principal: Principal, path: dict[str, Any]) -> None:
+        if principal.service is not None:
+            _require_scope(principal.service, INGEST)
+        elif principal.admin:
+            _require_admin_role(principal, admin)
 
-        _describe(
-            wrapper,
-            f"{_admins(admin)}, an organization's API key (its own events), or a service key with "
-            "the `ingest` scope (the organizations it may act for)",
-            AccessRule("ingest", admin, service_scope=INGEST),
-        )
-        return cast(F, wrapper)
-
-    return decorator
+    return _guarded(
+        check,
+        f"{_admins(admin)}, an organization's API key (its own events), or a service key with "
+        "the `ingest` scope (the organizations it may act for)",
+        AccessRule("ingest", admin, service_scope=INGEST),
+    )
 
 
 def public(view: F) -> F:

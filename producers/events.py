@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -151,3 +151,20 @@ class InteractionFailed:
             "reason": self.reason,
             "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
         }
+
+
+def usage_payloads(events: Iterable[object], method: str) -> list[dict[str, Any]]:
+    """The wire form of the usage events given to a publisher's `method`; anything else is refused."""
+    payloads = []
+    for event in events:
+        if not isinstance(event, MessageCompleted):
+            raise TypeError(f"{method}() takes MessageCompleted events")
+        payloads.append(event.to_wire())
+    return payloads
+
+
+def failure_payload(event: object) -> dict[str, Any]:
+    """The wire form of a failure report given to a publisher's `publish_failure`."""
+    if not isinstance(event, InteractionFailed):
+        raise TypeError("publish_failure() takes an InteractionFailed")
+    return event.to_wire()

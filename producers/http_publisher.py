@@ -19,8 +19,8 @@ from typing import Any
 
 from producers import routing
 from producers.errors import ConfirmTimeout, PublisherClosed, PublishError
-from producers.events import InteractionFailed, MessageCompleted
-from producers.http_transport import CONNECTION_ERRORS, MAX_BATCH, HttpTransport, Reply, RetryPolicy, encode
+from producers.events import InteractionFailed, MessageCompleted, failure_payload, usage_payloads
+from producers.http_transport import CONNECTION_ERRORS, HttpTransport, Reply, RetryPolicy, encode, transports
 
 RequestObserver = Callable[[int, float], None]  # (events, seconds) of each request the server took
 BufferKey = int | str  # a usage partition, or "refunds" for failure reports
@@ -51,13 +51,15 @@ class HttpPublisher:
         gzip: bool = True,
         on_request: RequestObserver | None = None,
     ) -> None:
-        if not 1 <= max_batch <= MAX_BATCH:
-            raise ValueError(f"max_batch: from 1 to {MAX_BATCH} (the server's limit per request)")
-        if concurrency < 1 or max_pending < max_batch:
-            raise ValueError("concurrency: at least 1; max_pending: at least max_batch")
-        self._transports = [
-            HttpTransport(url, api_key, timeout=timeout, compress=gzip) for _ in range(concurrency)
-        ]
+        self._transports = transports(
+            url,
+            api_key,
+            max_batch=max_batch,
+            concurrency=concurrency,
+            max_pending=max_pending,
+            timeout=timeout,
+            gzip=gzip,
+        )
         self._policy = RetryPolicy(max_retries=max_retries)
         self._max_batch = max_batch
         self._partitions = partitions
@@ -82,22 +84,13 @@ class HttpPublisher:
     # ---- the public API -------------------------------------------------------------------
 
     def publish(self, event: MessageCompleted) -> None:
-        if not isinstance(event, MessageCompleted):
-            raise TypeError("publish() takes a MessageCompleted")
-        self._add([event.to_wire()])
+        self._add(usage_payloads([event], "publish"))
 
     def publish_many(self, events: Iterable[MessageCompleted]) -> None:
-        payloads = []
-        for event in events:
-            if not isinstance(event, MessageCompleted):
-                raise TypeError("publish_many() takes MessageCompleted events")
-            payloads.append(event.to_wire())
-        self._add(payloads)
+        self._add(usage_payloads(events, "publish_many"))
 
     def publish_failure(self, event: InteractionFailed) -> None:
-        if not isinstance(event, InteractionFailed):
-            raise TypeError("publish_failure() takes an InteractionFailed")
-        self._add([event.to_wire()])
+        self._add([failure_payload(event)])
 
     def flush(self, timeout: float = 60.0) -> None:
         """Block until the server has taken every event published so far, or raise the first

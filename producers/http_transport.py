@@ -96,6 +96,17 @@ class HttpTransport:
             self._connection = None
 
 
+def transports(
+    url: str, api_key: str, *, max_batch: int, concurrency: int, max_pending: int, timeout: float, gzip: bool
+) -> list[HttpTransport]:
+    """One connection per sending worker of an HTTP publisher, once its batching bounds are valid."""
+    if not 1 <= max_batch <= MAX_BATCH:
+        raise ValueError(f"max_batch: from 1 to {MAX_BATCH} (the server's limit per request)")
+    if concurrency < 1 or max_pending < max_batch:
+        raise ValueError("concurrency: at least 1; max_pending: at least max_batch")
+    return [HttpTransport(url, api_key, timeout=timeout, compress=gzip) for _ in range(concurrency)]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 10

@@ -31,7 +31,7 @@ from producers.errors import (
     PublisherClosed,
     PublishError,
 )
-from producers.events import InteractionFailed, MessageCompleted
+from producers.events import InteractionFailed, MessageCompleted, failure_payload, usage_payloads
 
 _PERSISTENT = 2
 
@@ -91,24 +91,21 @@ class Publisher(ConfirmingIO):
     # ---- the public API -------------------------------------------------------------------
 
     def publish(self, event: MessageCompleted) -> None:
-        if not isinstance(event, MessageCompleted):
-            raise TypeError("publish() takes a MessageCompleted")
-        self.publish_many([event])
+        self._add_usage(usage_payloads([event], "publish"))
 
     def publish_many(self, events: Iterable[MessageCompleted]) -> None:
-        by_queue: dict[str, list[dict[str, Any]]] = {}
-        for event in events:
-            if not isinstance(event, MessageCompleted):
-                raise TypeError("publish_many() takes MessageCompleted events")
-            queue = routing.usage_queue_of(event.organization_id, self._partitions)
-            by_queue.setdefault(queue, []).append(event.to_wire())
-        for queue, payloads in by_queue.items():
-            self._add(queue, wire.USAGE_ACTOR, payloads)
+        self._add_usage(usage_payloads(events, "publish_many"))
 
     def publish_failure(self, event: InteractionFailed) -> None:
-        if not isinstance(event, InteractionFailed):
-            raise TypeError("publish_failure() takes an InteractionFailed")
-        self._add(wire.REFUNDS_QUEUE, wire.REFUND_ACTOR, [event.to_wire()])
+        self._add(wire.REFUNDS_QUEUE, wire.REFUND_ACTOR, [failure_payload(event)])
+
+    def _add_usage(self, payloads: list[dict[str, Any]]) -> None:
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        for payload in payloads:
+            queue = routing.usage_queue_of(payload["organization_id"], self._partitions)
+            by_queue.setdefault(queue, []).append(payload)
+        for queue, queued in by_queue.items():
+            self._add(queue, wire.USAGE_ACTOR, queued)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Block until the broker has confirmed every event published so far, or raise."""
